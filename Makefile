@@ -1,0 +1,89 @@
+# softcot build.  make | make CUDA=1 | make test | make asan | make bench | make fuzz
+#
+# Every src/**/*.c except main.c goes into build/libsoftcot.a; the binary and every
+# tests/test_*.c link against it. New modules and tests are picked up automatically.
+
+CUDA ?= 0
+BUILD ?= build
+CC ?= gcc
+ifeq ($(CC),cc)
+CC = gcc
+endif
+
+PKGS := openblas libcjson libpcre2-8 libutf8proc inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+
+OPT ?= -O3 -march=x86-64-v3
+CFLAGS_BASE = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -Isrc $(PKG_CFLAGS) -MMD -MP
+CFLAGS += $(CFLAGS_BASE)
+LDLIBS += $(PKG_LIBS) -lm -lpthread
+
+ALL_SRC := $(shell find src -name '*.c' | sort)
+CPU_ONLY_SRC := src/ops/ops_cpu.c
+LIB_SRC := $(filter-out src/main.c,$(ALL_SRC))
+CU_SRC :=
+ifeq ($(CUDA),1)
+  NVCC ?= /usr/local/cuda/bin/nvcc
+  LIB_SRC := $(filter-out $(CPU_ONLY_SRC),$(LIB_SRC))
+  CU_SRC := $(sort $(wildcard kernels/*.cu))
+  NVCCFLAGS ?= -O3 -std=c++17 -Isrc -arch=sm_90 --compiler-options -Wall,-Wextra,-Werror
+  LDLIBS += -L/usr/local/cuda/lib64 -lcudart -lcublas -lnccl -lstdc++
+endif
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard tests/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:tests/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: all test tests asan bench fuzz clean run
+all: $(BUILD)/softcot softcot
+
+softcot: $(BUILD)/softcot
+	ln -sf $(BUILD)/softcot softcot
+
+$(BUILD)/libsoftcot.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/softcot: $(BUILD)/src/main.o $(BUILD)/libsoftcot.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/kernels/%.o: kernels/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libsoftcot.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libsoftcot.a $(LDLIBS)
+
+tests: $(TEST_BIN) $(BUILD)/softcot
+
+# The test command the README and CI use.
+test: tests
+	SOFTCOT=$(abspath $(BUILD))/softcot tests/run.sh $(BUILD)
+
+# ASan + UBSan build of everything, in its own build dir, then the whole suite.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+bench: $(BENCH_BIN) $(BUILD)/softcot
+	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+# Main job on the built-in default (replaced by `softcot train` once RL lands).
+run: all
+	./tools/run_default.sh
+
+fuzz:
+	$(MAKE) -C tests/fuzz BUILD=$(abspath build-fuzz)
+
+clean:
+	rm -rf build build-asan build-fuzz softcot
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

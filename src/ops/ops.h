@@ -1,0 +1,153 @@
+/* ops.h — the numeric kernel interface: every computation of the model, the RL loss and
+ * the optimizer goes through these functions.
+ *
+ * Two implementations exist and the Makefile links exactly one:
+ *   src/ops/ops_cpu.c   OpenBLAS sgemm + vectorisable loops (default build)
+ *   kernels/ (*.cu)      CUDA + cuBLAS (make CUDA=1)
+ * src/ops/ops_composite.c builds a few ops (linear layers, the embedding mixture) from the
+ * primitives and is shared by both.
+ *
+ * Memory model: every float* / int* argument is DEVICE memory unless its name starts with
+ * host_, and callers never dereference it. Allocate with dev_alloc, move data with
+ * dev_upload / dev_download. On the CPU backend device memory is ordinary host memory, but
+ * model code must not rely on that.
+ *
+ * Conventions: matrices are row-major. Linear weights are PyTorch's [out, in]. Backward
+ * functions ACCUMULATE (+=) into parameter gradients so micro-batches can be summed; the
+ * gradient w.r.t. activations is overwritten unless documented otherwise.
+ * Must not: call MPI or HDF5, keep global mutable state, or allocate memory that outlives
+ * a call (except inside dev_alloc).
+ */
+#ifndef SOFTCOT_OPS_H
+#define SOFTCOT_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+
+/* ---- backend and memory ---- */
+void ops_init(int device_index);
+const char *ops_backend_name(void);
+void *dev_alloc(size_t bytes); /* zero-filled; fatal on failure */
+void dev_free(void *p);
+void dev_upload(void *dst, const void *host_src, size_t bytes);
+void dev_download(void *host_dst, const void *src, size_t bytes);
+void dev_copy(void *dst, const void *src, size_t bytes);
+void dev_zero(void *p, size_t bytes);
+void dev_sync(void);
+
+/* ---- dense algebra ---- */
+/* C[M,N] = alpha * op(A) @ op(B) + beta * C; op(A) is [M,K], op(B) is [K,N]. */
+void op_matmul(float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
+               int trans_b, float alpha, float beta);
+/* y[T,out] = x[T,in] @ W[out,in]^T (+ b[out] if b) : nn.Linear. */
+void op_linear_forward(float *y, const float *x, const float *W, const float *b, int T, int in,
+                       int out);
+/* dx[T,in] (+)= dy @ W (overwrite unless accumulate_dx; skipped if dx NULL);
+ * dW += dy^T @ x; db += column sums of dy (skipped if db NULL). */
+void op_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                        const float *W, int T, int in, int out, int accumulate_dx);
+void op_add_bias(float *y, const float *b, int T, int n);      /* y[t,:] += b */
+void op_bias_backward(float *db, const float *dy, int T, int n); /* db += sum_t dy[t,:] */
+void op_add(float *y, const float *x, size_t n);                /* y += x */
+void op_scale(float *y, float s, size_t n);                     /* y *= s */
+double op_sumsq(const float *x, size_t n);                      /* sum x^2, to host */
+
+/* ---- embeddings ---- */
+/* out[t] = tokens[t] >= 0 ? E[tokens[t]] : vectors[t]  (vectors may be NULL if no
+ * position is a vector). tokens is a device int array. */
+void op_embed_forward(float *out, const int *tokens, const float *vectors, const float *E, int T,
+                      int d);
+/* dE[tokens[t]] += dout[t] for token positions; vector positions get no gradient. */
+void op_embed_backward(float *dE, const float *dout, const int *tokens, int T, int d);
+/* Soft-token mixture mu[T,d] = p[T,V] @ E[V,d] and its backward:
+ * dp[T,V] = dmu @ E^T (overwrite, skipped if NULL); dE += p^T @ dmu. */
+void op_mixture_forward(float *mu, const float *p, const float *E, int T, int V, int d);
+void op_mixture_backward(float *dp, float *dE, const float *dmu, const float *p, const float *E,
+                         int T, int V, int d);
+
+/* ---- normalisation, activations ---- */
+/* out = x * rsqrt(mean(x^2) + eps) * w per row; rstd[T] saved for backward. */
+void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d,
+                        float eps);
+/* dx (+)= ...; dw += ... (dx accumulates: it is the residual stream gradient). */
+void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                         const float *rstd, int T, int d);
+/* h = silu(gate) * up */
+void op_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
+void op_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
+                        const float *up, size_t n);
+
+/* ---- rotary position embedding (Hugging Face half-split convention) ---- */
+/* x[T, n_heads, hs] rotated in place by angle pos[t] * inv_freq[i]; the tables hold
+ * cos/sin for every position < max_pos: cos_tab[pos * hs/2 + i]. */
+void op_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T,
+                     int n_heads, int hs);
+void op_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab,
+                      int T, int n_heads, int hs); /* in place: rotate by -angle */
+
+/* ---- causal attention with GQA over a KV cache ----
+ * A batch is n_seq sequences; sequence s owns cache slot slot[s], already holds start[s]
+ * positions in the cache, and contributes len[s] new rows, packed one sequence after the
+ * other (rows row0[s] .. row0[s]+len[s]-1, positions start[s] .. start[s]+len[s]-1).
+ * Caches are [n_slots, max_seq, n_kv*hs]. host_* arrays are on the host, d_* copies of the
+ * same arrays on the device (the CUDA backend needs them, the CPU backend reads host_*). */
+typedef struct {
+    int n_seq, max_seq, total_rows;
+    const int *host_slot, *host_start, *host_len, *host_row0;
+    const int *d_slot, *d_start, *d_len, *d_row0;
+} AttnBatch;
+
+/* cache[slot, start+j, :] = kv[row0+j, :] for every new row. */
+void op_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim);
+/* kv[row0+j, :] = cache[slot, start+j, :] (used to collect dK/dV per row). */
+void op_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim);
+/* out[T, nh*hs] = softmax(q k^T / sqrt(hs), causal) v, using cached k/v of positions
+ * 0..pos; lse[T, nh] saves each row's log-sum-exp so backward can recompute the softmax. */
+void op_attention_forward(float *out, float *lse, const float *q, const float *k_cache,
+                          const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads,
+                          int hs);
+/* dq (overwrite); dk_cache, dv_cache accumulate (zero them first). Needs start[s] == 0. */
+void op_attention_backward(float *dq, float *dk_cache, float *dv_cache, const float *dout,
+                           const float *out, const float *lse, const float *q,
+                           const float *k_cache, const float *v_cache, const AttnBatch *b,
+                           int n_heads, int n_kv_heads, int hs);
+
+/* ---- distributions over the vocabulary ---- */
+/* p = softmax(z * inv_temp) per row. */
+void op_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp);
+/* dz += inv_temp * p * (dp - sum(p * dp)) per row. */
+void op_softmax_backward(float *dz, const float *dp, const float *p, int rows, int V,
+                         float inv_temp);
+/* logp[r] = log softmax(z[r] * inv_temp)[target[r]]; rows with target < 0 give 0. */
+void op_logprob_forward(float *logp, const float *z, const int *target, int rows, int V,
+                        float inv_temp);
+/* dz[r] += dlogp[r] * inv_temp * (onehot(target) - softmax(z[r] * inv_temp)). */
+void op_logprob_backward(float *dz, const float *dlogp, const float *z, const int *target,
+                         int rows, int V, float inv_temp);
+/* Entropy (nats) of softmax(z * inv_temp) per row. */
+void op_entropy(float *ent, const float *z, int rows, int V, float inv_temp);
+/* Next token per row: argmax when inv_temp == 0 (greedy), else inverse-CDF sampling from
+ * softmax(z * inv_temp) with the given uniform u[r] in [0,1). */
+void op_sample(int *ids, const float *z, const float *u, int rows, int V, float inv_temp);
+
+/* ---- soft-token noise and its log-density ---- */
+/* x[r, :] += sigma * N(0, I), the normal stream for row r keyed by keys[r] (host array). */
+void op_add_noise(float *x, const RngKey *host_keys, int rows, int d, float sigma);
+/* out[r] = -||h[r] - mu[r]||^2 * inv_two_sigma2   (Gaussian log-density, constant dropped) */
+void op_gauss_logprob_forward(float *out, const float *h, const float *mu, int rows, int d,
+                              float inv_two_sigma2);
+/* dmu[r] += dout[r] * 2 * inv_two_sigma2 * (h[r] - mu[r]) */
+void op_gauss_logprob_backward(float *dmu, const float *dout, const float *h, const float *mu,
+                               int rows, int d, float inv_two_sigma2);
+
+/* ---- optimizer ---- */
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    int step; /* 1-based, for bias correction */
+} AdamWParams;
+/* PyTorch AdamW: p -= lr*wd*p; m,v updated; p -= lr * mhat / (sqrt(vhat) + eps). */
+void op_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParams hp);
+
+#endif

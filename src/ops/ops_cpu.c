@@ -1,0 +1,410 @@
+/* CPU implementation of ops.h: OpenBLAS for every matrix product (attention included, per
+ * sequence and head), plain loops that gcc vectorises for the rest. "Device" memory is
+ * host memory here. */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "ops/ops.h"
+
+void ops_init(int device_index) { (void)device_index; }
+const char *ops_backend_name(void) { return "cpu"; }
+
+void *dev_alloc(size_t bytes) {
+    /* 64-byte alignment keeps AVX-512 loads aligned and rows cache-line aligned. */
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) FATAL("out of memory allocating %zu bytes", bytes);
+    memset(p, 0, rounded);
+    return p;
+}
+void dev_free(void *p) { free(p); }
+void dev_upload(void *dst, const void *src, size_t n) { if (n) memcpy(dst, src, n); }
+void dev_download(void *dst, const void *src, size_t n) { if (n) memcpy(dst, src, n); }
+void dev_copy(void *dst, const void *src, size_t n) { if (n) memmove(dst, src, n); }
+void dev_zero(void *p, size_t n) { if (n) memset(p, 0, n); }
+void dev_sync(void) {}
+
+void op_matmul(float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
+               int trans_b, float alpha, float beta) {
+    if (M == 0 || N == 0) return;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, trans_a ? M : K, B,
+                trans_b ? K : N, beta, C, N);
+}
+
+void op_add_bias(float *y, const float *b, int T, int n) {
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < n; i++) y[(size_t)t * n + i] += b[i];
+}
+
+void op_bias_backward(float *db, const float *dy, int T, int n) {
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < n; i++) db[i] += dy[(size_t)t * n + i];
+}
+
+void op_add(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+void op_scale(float *y, float s, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] *= s;
+}
+
+double op_sumsq(const float *x, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+
+void op_embed_forward(float *out, const int *tokens, const float *vectors, const float *E, int T,
+                      int d) {
+    for (int t = 0; t < T; t++) {
+        const float *src = tokens[t] >= 0 ? E + (size_t)tokens[t] * d : vectors + (size_t)t * d;
+        memcpy(out + (size_t)t * d, src, (size_t)d * sizeof(float));
+    }
+}
+
+void op_embed_backward(float *dE, const float *dout, const int *tokens, int T, int d) {
+    for (int t = 0; t < T; t++) {
+        if (tokens[t] < 0) continue;
+        float *row = dE + (size_t)tokens[t] * d;
+        const float *g = dout + (size_t)t * d;
+        for (int i = 0; i < d; i++) row[i] += g[i];
+    }
+}
+
+void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d,
+                        float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * d;
+        float *o = out + (size_t)t * d;
+        float ss = 0;
+        for (int i = 0; i < d; i++) ss += xr[i] * xr[i];
+        float r = 1.0f / sqrtf(ss / d + eps);
+        rstd[t] = r;
+        for (int i = 0; i < d; i++) o[i] = xr[i] * r * w[i];
+    }
+}
+
+void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                         const float *rstd, int T, int d) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * d, *g = dout + (size_t)t * d;
+        float *dxr = dx + (size_t)t * d;
+        float r = rstd[t];
+        /* out_i = w_i x_i r ; dr/dx_j = -r^3 x_j / d */
+        float dot = 0;
+        for (int i = 0; i < d; i++) {
+            dot += g[i] * w[i] * xr[i];
+            dw[i] += g[i] * xr[i] * r;
+        }
+        float c = dot * r * r * r / d;
+        for (int i = 0; i < d; i++) dxr[i] += g[i] * w[i] * r - c * xr[i];
+    }
+}
+
+void op_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        h[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void op_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
+                        const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i], s = 1.0f / (1.0f + expf(-g));
+        float silu = g * s;
+        dup[i] = dh[i] * silu;
+        dgate[i] = dh[i] * up[i] * s * (1.0f + g * (1.0f - s));
+    }
+}
+
+static void rope_rotate(float *x, const int *pos, const float *cos_tab, const float *sin_tab,
+                        int T, int n_heads, int hs, float dir) {
+    const int half = hs / 2;
+    for (int t = 0; t < T; t++) {
+        const float *c = cos_tab + (size_t)pos[t] * half, *s = sin_tab + (size_t)pos[t] * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)t * n_heads + h) * hs;
+            for (int i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half], sn = dir * s[i];
+                v[i] = a * c[i] - b * sn;
+                v[i + half] = b * c[i] + a * sn;
+            }
+        }
+    }
+}
+
+void op_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T,
+                     int n_heads, int hs) {
+    rope_rotate(x, pos, cos_tab, sin_tab, T, n_heads, hs, 1.0f);
+}
+
+void op_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab,
+                      int T, int n_heads, int hs) {
+    rope_rotate(dx, pos, cos_tab, sin_tab, T, n_heads, hs, -1.0f);
+}
+
+void op_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) {
+    for (int s = 0; s < b->n_seq; s++)
+        memcpy(cache + ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kv_dim,
+               kv + (size_t)b->host_row0[s] * kv_dim,
+               (size_t)b->host_len[s] * kv_dim * sizeof(float));
+}
+
+void op_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) {
+    for (int s = 0; s < b->n_seq; s++)
+        memcpy(kv + (size_t)b->host_row0[s] * kv_dim,
+               cache + ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kv_dim,
+               (size_t)b->host_len[s] * kv_dim * sizeof(float));
+}
+
+/* Rows are processed in blocks so each block only multiplies against the keys it can see:
+ * this skips most of the masked upper triangle in training-length sequences. */
+enum { ATTN_ROW_BLOCK = 128 };
+
+void op_attention_forward(float *out, float *lse, const float *q, const float *k_cache,
+                          const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads,
+                          int hs) {
+    const int q_dim = n_heads * hs, kv_dim = n_kv_heads * hs, group = n_heads / n_kv_heads;
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *S = xmalloc((size_t)ATTN_ROW_BLOCK * b->max_seq * sizeof(float));
+    for (int s = 0; s < b->n_seq; s++) {
+        const int start = b->host_start[s], len = b->host_len[s], row0 = b->host_row0[s];
+        const size_t slot_off = (size_t)b->host_slot[s] * b->max_seq * kv_dim;
+        for (int h = 0; h < n_heads; h++) {
+            const float *K = k_cache + slot_off + (size_t)(h / group) * hs;
+            const float *V = v_cache + slot_off + (size_t)(h / group) * hs;
+            for (int i0 = 0; i0 < len; i0 += ATTN_ROW_BLOCK) {
+                const int mb = len - i0 < ATTN_ROW_BLOCK ? len - i0 : ATTN_ROW_BLOCK;
+                const int nk = start + i0 + mb; /* keys visible to the last row of the block */
+                const float *Q = q + (size_t)(row0 + i0) * q_dim + (size_t)h * hs;
+                float *O = out + (size_t)(row0 + i0) * q_dim + (size_t)h * hs;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, nk, hs, scale, Q, q_dim,
+                            K, kv_dim, 0.0f, S, nk);
+                for (int i = 0; i < mb; i++) {
+                    float *row = S + (size_t)i * nk;
+                    const int visible = start + i0 + i + 1;
+                    float mx = -FLT_MAX;
+                    for (int j = 0; j < visible; j++) mx = row[j] > mx ? row[j] : mx;
+                    float sum = 0;
+                    for (int j = 0; j < visible; j++) {
+                        row[j] = expf(row[j] - mx);
+                        sum += row[j];
+                    }
+                    float inv = 1.0f / sum;
+                    for (int j = 0; j < visible; j++) row[j] *= inv;
+                    for (int j = visible; j < nk; j++) row[j] = 0.0f;
+                    lse[(size_t)(row0 + i0 + i) * n_heads + h] = mx + logf(sum);
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mb, hs, nk, 1.0f, S, nk, V,
+                            kv_dim, 0.0f, O, q_dim);
+            }
+        }
+    }
+    free(S);
+}
+
+void op_attention_backward(float *dq, float *dk_cache, float *dv_cache, const float *dout,
+                           const float *out, const float *lse, const float *q,
+                           const float *k_cache, const float *v_cache, const AttnBatch *b,
+                           int n_heads, int n_kv_heads, int hs) {
+    const int q_dim = n_heads * hs, kv_dim = n_kv_heads * hs, group = n_heads / n_kv_heads;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const size_t block = (size_t)ATTN_ROW_BLOCK * b->max_seq;
+    float *P = xmalloc(block * sizeof(float));
+    float *dP = xmalloc(block * sizeof(float));
+    for (int s = 0; s < b->n_seq; s++) {
+        const int start = b->host_start[s], len = b->host_len[s], row0 = b->host_row0[s];
+        const size_t slot_off = (size_t)b->host_slot[s] * b->max_seq * kv_dim;
+        for (int h = 0; h < n_heads; h++) {
+            const size_t kv_off = slot_off + (size_t)(h / group) * hs;
+            const float *K = k_cache + kv_off, *V = v_cache + kv_off;
+            float *dK = dk_cache + kv_off, *dV = dv_cache + kv_off;
+            for (int i0 = 0; i0 < len; i0 += ATTN_ROW_BLOCK) {
+                const int mb = len - i0 < ATTN_ROW_BLOCK ? len - i0 : ATTN_ROW_BLOCK;
+                const int nk = start + i0 + mb;
+                const size_t r = (size_t)(row0 + i0) * q_dim + (size_t)h * hs;
+                const float *Q = q + r, *O = out + r, *dO = dout + r;
+                float *dQ = dq + r;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, nk, hs, scale, Q, q_dim,
+                            K, kv_dim, 0.0f, P, nk);
+                for (int i = 0; i < mb; i++) {
+                    float *row = P + (size_t)i * nk;
+                    const int visible = start + i0 + i + 1;
+                    const float l = lse[(size_t)(row0 + i0 + i) * n_heads + h];
+                    for (int j = 0; j < visible; j++) row[j] = expf(row[j] - l);
+                    for (int j = visible; j < nk; j++) row[j] = 0.0f;
+                }
+                /* dV += P^T dO ; dP = dO V^T */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hs, mb, 1.0f, P, nk, dO,
+                            q_dim, 1.0f, dV, kv_dim);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, nk, hs, 1.0f, dO, q_dim,
+                            V, kv_dim, 0.0f, dP, nk);
+                for (int i = 0; i < mb; i++) {
+                    const float *o = O + (size_t)i * q_dim, *go = dO + (size_t)i * q_dim;
+                    float D = 0;
+                    for (int c = 0; c < hs; c++) D += o[c] * go[c];
+                    float *p = P + (size_t)i * nk, *dp = dP + (size_t)i * nk;
+                    for (int j = 0; j < nk; j++) dp[j] = p[j] * (dp[j] - D);
+                }
+                /* dQ = scale dS K ; dK += scale dS^T Q */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mb, hs, nk, scale, dP, nk,
+                            K, kv_dim, 0.0f, dQ, q_dim);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hs, mb, scale, dP, nk, Q,
+                            q_dim, 1.0f, dK, kv_dim);
+            }
+        }
+    }
+    free(P);
+    free(dP);
+}
+
+static float row_max(const float *z, int V) {
+    float mx = -FLT_MAX;
+    for (int i = 0; i < V; i++) mx = z[i] > mx ? z[i] : mx;
+    return mx;
+}
+
+/* log sum_i exp(z_i * inv_temp), computed stably. */
+static float row_logsumexp(const float *z, int V, float inv_temp, float mx) {
+    float sum = 0;
+    for (int i = 0; i < V; i++) sum += expf((z[i] - mx) * inv_temp);
+    return mx * inv_temp + logf(sum);
+}
+
+void op_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp) {
+    for (int r = 0; r < rows; r++) {
+        const float *zr = z + (size_t)r * V;
+        float *pr = p + (size_t)r * V;
+        float mx = row_max(zr, V), sum = 0;
+        for (int i = 0; i < V; i++) {
+            pr[i] = expf((zr[i] - mx) * inv_temp);
+            sum += pr[i];
+        }
+        float inv = 1.0f / sum;
+        for (int i = 0; i < V; i++) pr[i] *= inv;
+    }
+}
+
+void op_softmax_backward(float *dz, const float *dp, const float *p, int rows, int V,
+                         float inv_temp) {
+    for (int r = 0; r < rows; r++) {
+        const float *pr = p + (size_t)r * V, *g = dp + (size_t)r * V;
+        float *out = dz + (size_t)r * V;
+        float dot = 0;
+        for (int i = 0; i < V; i++) dot += pr[i] * g[i];
+        for (int i = 0; i < V; i++) out[i] += inv_temp * pr[i] * (g[i] - dot);
+    }
+}
+
+void op_logprob_forward(float *logp, const float *z, const int *target, int rows, int V,
+                        float inv_temp) {
+    for (int r = 0; r < rows; r++) {
+        if (target[r] < 0) {
+            logp[r] = 0.0f;
+            continue;
+        }
+        const float *zr = z + (size_t)r * V;
+        float lse = row_logsumexp(zr, V, inv_temp, row_max(zr, V));
+        logp[r] = zr[target[r]] * inv_temp - lse;
+    }
+}
+
+void op_logprob_backward(float *dz, const float *dlogp, const float *z, const int *target,
+                         int rows, int V, float inv_temp) {
+    for (int r = 0; r < rows; r++) {
+        if (target[r] < 0) continue;
+        const float *zr = z + (size_t)r * V;
+        float *out = dz + (size_t)r * V;
+        float mx = row_max(zr, V), lse = row_logsumexp(zr, V, inv_temp, mx);
+        float g = dlogp[r] * inv_temp;
+        for (int i = 0; i < V; i++) out[i] -= g * expf(zr[i] * inv_temp - lse);
+        out[target[r]] += g;
+    }
+}
+
+void op_entropy(float *ent, const float *z, int rows, int V, float inv_temp) {
+    for (int r = 0; r < rows; r++) {
+        const float *zr = z + (size_t)r * V;
+        float mx = row_max(zr, V), lse = row_logsumexp(zr, V, inv_temp, mx);
+        double h = 0;
+        for (int i = 0; i < V; i++) {
+            float lp = zr[i] * inv_temp - lse;
+            h -= (double)expf(lp) * lp;
+        }
+        ent[r] = (float)h;
+    }
+}
+
+void op_sample(int *ids, const float *z, const float *u, int rows, int V, float inv_temp) {
+    for (int r = 0; r < rows; r++) {
+        const float *zr = z + (size_t)r * V;
+        float mx = row_max(zr, V);
+        int best = 0;
+        while (zr[best] != mx) best++;
+        if (inv_temp == 0.0f) {
+            ids[r] = best;
+            continue;
+        }
+        double sum = 0;
+        for (int i = 0; i < V; i++) sum += exp((double)(zr[i] - mx) * inv_temp);
+        double target = (double)u[r] * sum, acc = 0;
+        int pick = best; /* fallback if rounding leaves target past the end */
+        for (int i = 0; i < V; i++) {
+            acc += exp((double)(zr[i] - mx) * inv_temp);
+            if (acc > target) {
+                pick = i;
+                break;
+            }
+        }
+        ids[r] = pick;
+    }
+}
+
+void op_add_noise(float *x, const RngKey *host_keys, int rows, int d, float sigma) {
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < d; i++)
+            x[(size_t)r * d + i] += sigma * rng_normal(host_keys[r], (uint32_t)i);
+}
+
+void op_gauss_logprob_forward(float *out, const float *h, const float *mu, int rows, int d,
+                              float inv_two_sigma2) {
+    for (int r = 0; r < rows; r++) {
+        float ss = 0;
+        for (int i = 0; i < d; i++) {
+            float e = h[(size_t)r * d + i] - mu[(size_t)r * d + i];
+            ss += e * e;
+        }
+        out[r] = -ss * inv_two_sigma2;
+    }
+}
+
+void op_gauss_logprob_backward(float *dmu, const float *dout, const float *h, const float *mu,
+                               int rows, int d, float inv_two_sigma2) {
+    for (int r = 0; r < rows; r++) {
+        float g = dout[r] * 2.0f * inv_two_sigma2;
+        for (int i = 0; i < d; i++) {
+            size_t k = (size_t)r * d + i;
+            dmu[k] += g * (h[k] - mu[k]);
+        }
+    }
+}
+
+void op_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParams hp) {
+    const float bc1 = 1.0f - powf(hp.beta1, (float)hp.step);
+    const float bc2 = 1.0f - powf(hp.beta2, (float)hp.step);
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i] * (1.0f - hp.lr * hp.weight_decay);
+        float mi = hp.beta1 * m[i] + (1.0f - hp.beta1) * g[i];
+        float vi = hp.beta2 * v[i] + (1.0f - hp.beta2) * g[i] * g[i];
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - hp.lr * (mi / bc1) / (sqrtf(vi / bc2) + hp.eps);
+    }
+}
