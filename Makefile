@@ -15,7 +15,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
 OPT ?= -O3 -march=x86-64-v3
-CFLAGS_BASE = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -Isrc $(PKG_CFLAGS) -MMD -MP
+CFLAGS_BASE = -std=c17 -D_GNU_SOURCE -fno-trapping-math -Wall -Wextra -Werror -g $(OPT) -Isrc $(PKG_CFLAGS) -MMD -MP
 CFLAGS += $(CFLAGS_BASE)
 LDLIBS += $(PKG_LIBS) -lm -lpthread
 

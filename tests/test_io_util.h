@@ -47,15 +47,17 @@ static inline void write_bytes(const char *path, const void *data, size_t len) {
 static inline void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
 
 /* A safetensors file from a given header text (declared length = strlen unless
- * hlen_override >= 0) followed by data_len bytes of data (a counting pattern). */
-static inline void write_st_raw(const char *path, const char *header, int64_t hlen_override, size_t data_len) {
+ * hlen_override >= 0) followed by data_len bytes of data (a counting pattern if NULL). */
+static inline void write_st_raw(const char *path, const char *header, int64_t hlen_override,
+                                const void *data, size_t data_len) {
     size_t h = strlen(header);
     uint64_t declared = hlen_override >= 0 ? (uint64_t)hlen_override : (uint64_t)h;
     size_t total = 8 + h + data_len;
     unsigned char *b = malloc(total);
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)(declared >> (8 * i));
     memcpy(b + 8, header, h);
-    for (size_t i = 0; i < data_len; i++) b[8 + h + i] = (unsigned char)i;
+    for (size_t i = 0; i < data_len; i++)
+        b[8 + h + i] = data ? ((const unsigned char *)data)[i] : (unsigned char)i;
     write_bytes(path, b, total);
     free(b);
 }

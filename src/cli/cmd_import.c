@@ -45,9 +45,12 @@ static int check_tokenizer(const char *path, const char *data, size_t len, int v
                            vocab);
         memcpy(&n, data + pos + 4, 4);
         pos += 8;
-        if (n < 0 || (size_t)n > len - pos)
+        if (n < 0)
             return err_set(err, "%s: bad llama2.c tokenizer: token %d has length %d at byte %zu", path, i, n,
                            pos - 4);
+        if ((size_t)n > len - pos)
+            return err_set(err, "%s: llama2.c tokenizer ends at token %d, the model has %d tokens", path, i,
+                           vocab);
         pos += (size_t)n;
     }
     if (pos != len)

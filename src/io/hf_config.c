@@ -171,12 +171,17 @@ static int parse_root(const char *what, const cJSON *root, ModelConfig *c, Err *
         return err_set(err, "%s: hidden_size=%d is not a multiple of num_attention_heads=%d and no "
                             "head_dim is given",
                        what, c->dim, c->n_heads);
+    /* Absent fields take transformers' LlamaConfig/Qwen2Config defaults. */
     if (get_pos_int(what, root, "head_dim", c->dim / c->n_heads, &c->head_dim, err) ||
-        get_pos_float(what, root, "rms_norm_eps", -1, &c->norm_eps, err) ||
+        get_pos_float(what, root, "rms_norm_eps", 1e-6, &c->norm_eps, err) ||
         get_pos_float(what, root, "rope_theta", 10000.0, &c->rope_theta, err) ||
         get_bool(what, root, "tie_word_embeddings", 0, &c->tied_embeddings, err) ||
         parse_rope_scaling(what, root, c, err) || parse_special_ids(what, root, c, err))
         return -1;
+    /* the layout computes heads*head_dim in int */
+    if ((long long)c->n_heads * c->head_dim > INT_MAX)
+        return err_set(err, "%s: num_attention_heads x head_dim = %lld is too large", what,
+                       (long long)c->n_heads * c->head_dim);
     const cJSON *act = field(root, "hidden_act");
     if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu")))
         return err_set(err, "%s: field 'hidden_act' must be \"silu\" (the only activation supported)", what);
@@ -215,6 +220,10 @@ int hf_config_read(const char *path, ModelConfig *c, Err *err) {
  * rather than the double expansion 9.99999974737875e-06. */
 static cJSON *float_item(float x) {
     char s[48];
+    if (x == floorf(x) && fabsf(x) < 1e15f) { /* 10000.0 as transformers writes it, not 1e+04 */
+        snprintf(s, sizeof s, "%.1f", (double)x);
+        return cJSON_CreateRaw(s);
+    }
     for (int prec = 1; prec <= 9; prec++) {
         snprintf(s, sizeof s, "%.*g", prec, (double)x);
         if (strtof(s, NULL) == x) break;
@@ -268,12 +277,18 @@ int hf_config_write(const char *path, const ModelConfig *c, Err *err) {
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text) FATAL("cJSON_Print failed (out of memory)");
-    size_t n = strlen(text);
-    char *withnl = xmalloc(n + 2);
-    memcpy(withnl, text, n);
-    withnl[n] = '\n';
+    /* cJSON indents with tabs and writes ":\t"; raw tabs occur nowhere else (strings escape
+     * them), so rewrite to the 2-space style of Hugging Face's files. */
+    size_t n = strlen(text), k = 0;
+    char *out = xmalloc(2 * n + 2);
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] != '\t') out[k++] = text[i];
+        else if (i > 0 && text[i - 1] == ':') out[k++] = ' ';
+        else out[k++] = ' ', out[k++] = ' ';
+    }
+    out[k++] = '\n';
     cJSON_free(text);
-    int rc = atomic_write_all(path, withnl, n + 1, err);
-    free(withnl);
+    int rc = atomic_write_all(path, out, k, err);
+    free(out);
     return rc;
 }

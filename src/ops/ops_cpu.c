@@ -9,6 +9,20 @@
 
 #include "core/check.h"
 #include "ops/ops.h"
+#include "ops/vec_math.h"
+
+/* Sum with eight independent partial sums: gcc turns it into one vector accumulator,
+ * where a plain `s += x[i]` loop stays scalar without -ffast-math. */
+static float sum_f32(const float *x, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k];
+    float s = 0;
+    for (; i < n; i++) s += x[i];
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
+}
 
 void ops_init(int device_index) { (void)device_index; }
 const char *ops_backend_name(void) { return "cpu"; }
@@ -110,14 +124,14 @@ void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
 void op_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
-        h[i] = g / (1.0f + expf(-g)) * up[i];
+        h[i] = g / (1.0f + vexpf(-g)) * up[i];
     }
 }
 
 void op_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
                         const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        float g = gate[i], s = 1.0f / (1.0f + expf(-g));
+        float g = gate[i], s = 1.0f / (1.0f + vexpf(-g));
         float silu = g * s;
         dup[i] = dh[i] * silu;
         dgate[i] = dh[i] * up[i] * s * (1.0f + g * (1.0f - s));
@@ -192,11 +206,8 @@ void op_attention_forward(float *out, float *lse, const float *q, const float *k
                     const int visible = start + i0 + i + 1;
                     float mx = -FLT_MAX;
                     for (int j = 0; j < visible; j++) mx = row[j] > mx ? row[j] : mx;
-                    float sum = 0;
-                    for (int j = 0; j < visible; j++) {
-                        row[j] = expf(row[j] - mx);
-                        sum += row[j];
-                    }
+                    for (int j = 0; j < visible; j++) row[j] = vexpf(row[j] - mx);
+                    float sum = sum_f32(row, visible);
                     float inv = 1.0f / sum;
                     for (int j = 0; j < visible; j++) row[j] *= inv;
                     for (int j = visible; j < nk; j++) row[j] = 0.0f;
@@ -238,7 +249,7 @@ void op_attention_backward(float *dq, float *dk_cache, float *dv_cache, const fl
                     float *row = P + (size_t)i * nk;
                     const int visible = start + i0 + i + 1;
                     const float l = lse[(size_t)(row0 + i0 + i) * n_heads + h];
-                    for (int j = 0; j < visible; j++) row[j] = expf(row[j] - l);
+                    for (int j = 0; j < visible; j++) row[j] = vexpf(row[j] - l);
                     for (int j = visible; j < nk; j++) row[j] = 0.0f;
                 }
                 /* dV += P^T dO ; dP = dO V^T */
@@ -271,10 +282,16 @@ static float row_max(const float *z, int V) {
     return mx;
 }
 
-/* log sum_i exp(z_i * inv_temp), computed stably. */
+/* log sum_i exp(z_i * inv_temp), computed stably; exponentials go through a small
+ * buffer so both the exp and the sum vectorise. */
 static float row_logsumexp(const float *z, int V, float inv_temp, float mx) {
-    float sum = 0;
-    for (int i = 0; i < V; i++) sum += expf((z[i] - mx) * inv_temp);
+    enum { CHUNK = 512 };
+    float buf[CHUNK], sum = 0;
+    for (int i0 = 0; i0 < V; i0 += CHUNK) {
+        int n = V - i0 < CHUNK ? V - i0 : CHUNK;
+        for (int i = 0; i < n; i++) buf[i] = vexpf((z[i0 + i] - mx) * inv_temp);
+        sum += sum_f32(buf, n);
+    }
     return mx * inv_temp + logf(sum);
 }
 
@@ -282,12 +299,9 @@ void op_softmax_forward(float *p, const float *z, int rows, int V, float inv_tem
     for (int r = 0; r < rows; r++) {
         const float *zr = z + (size_t)r * V;
         float *pr = p + (size_t)r * V;
-        float mx = row_max(zr, V), sum = 0;
-        for (int i = 0; i < V; i++) {
-            pr[i] = expf((zr[i] - mx) * inv_temp);
-            sum += pr[i];
-        }
-        float inv = 1.0f / sum;
+        float mx = row_max(zr, V);
+        for (int i = 0; i < V; i++) pr[i] = vexpf((zr[i] - mx) * inv_temp);
+        float inv = 1.0f / sum_f32(pr, V);
         for (int i = 0; i < V; i++) pr[i] *= inv;
     }
 }
@@ -324,7 +338,7 @@ void op_logprob_backward(float *dz, const float *dlogp, const float *z, const in
         float *out = dz + (size_t)r * V;
         float mx = row_max(zr, V), lse = row_logsumexp(zr, V, inv_temp, mx);
         float g = dlogp[r] * inv_temp;
-        for (int i = 0; i < V; i++) out[i] -= g * expf(zr[i] * inv_temp - lse);
+        for (int i = 0; i < V; i++) out[i] -= g * vexpf(zr[i] * inv_temp - lse);
         out[target[r]] += g;
     }
 }

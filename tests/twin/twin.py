@@ -30,10 +30,15 @@ import struct
 import sys
 import zlib
 
-import numpy as np
-import torch
+# One BLAS/OpenMP thread: deterministic reductions (the shapes are tiny anyway). Debian's
+# torch uses the system OpenBLAS, which reads its thread count when it is loaded.
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = "1"
 
-torch.set_num_threads(1)  # deterministic reductions, and the shapes are tiny anyway
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 # --------------------------------------------------------------------------------------
 # Cases
