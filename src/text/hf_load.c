@@ -19,7 +19,33 @@
 typedef struct {
     const char *name; /* file name for messages */
     Err *err;
+    char shown[3][100]; /* scratch for shown(): up to three quoted strings per message */
+    int next;
 } Ctx;
+
+/* File-provided text for a message: control characters escaped and long strings cut
+ * at a character boundary, so the message stays one readable line. */
+static const char *shown(Ctx *c, const char *s, size_t n) {
+    char *o = c->shown[c->next++ % 3];
+    const size_t cap = sizeof c->shown[0];
+    size_t k = 0, i = 0;
+    for (; i < n && k + 8 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7F)
+            k += (size_t)snprintf(o + k, cap - k, "\\x%02X", ch);
+        else
+            o[k++] = (char)ch;
+    }
+    if (i < n) {
+        while (k > 0 && ((unsigned char)o[k - 1] & 0xC0) == 0x80) k--;
+        if (k > 0 && (unsigned char)o[k - 1] >= 0xC0) k--;
+        memcpy(o + k, "...", 3);
+        k += 3;
+    }
+    o[k] = '\0';
+    return o;
+}
+#define SHOW(c, s) shown((c), (s), strlen(s))
 
 static const cJSON *get(const cJSON *o, const char *key) {
     return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
@@ -83,7 +109,7 @@ static int load_normalizer(Ctx *c, HfModel *m, const cJSON *n, const char *path)
         return 0;
     }
     return err_set(c->err, "%s: %s.type \"%s\" is not supported (expected NFC, a Sequence of NFC, or null)",
-                   c->name, path, type);
+                   c->name, path, SHOW(c, type));
 }
 
 /* ---- pre-tokenizer ------------------------------------------------------------- */
@@ -157,7 +183,7 @@ static int load_pre(Ctx *c, HfModel *m, const cJSON *p, const char *path) {
         return 0;
     }
     return err_set(c->err, "%s: %s.type \"%s\" is not supported (expected Sequence, Split or ByteLevel)",
-                   c->name, path, type);
+                   c->name, path, SHOW(c, type));
 }
 
 /* ---- model --------------------------------------------------------------------- */
@@ -180,13 +206,14 @@ static int load_vocab(Ctx *c, Tokenizer *t, const cJSON *vocab, int n_ids) {
         int prev = strmap_put(t->piece_map, piece, plen, id);
         if (prev >= 0) {
             rc = err_set(c->err, "%s: model.vocab: token \"%s\" appears twice (ids %d and %d)",
-                         c->name, piece, prev, id);
+                         c->name, SHOW(c, piece), prev, id);
             break;
         }
         if (tokvocab_has(&t->vocab, id)) {
-            rc = err_set(c->err, "%s: model.vocab: id %d is given to both \"%.*s\" and \"%s\"",
-                         c->name, id, (int)t->vocab.piece_len[id],
-                         t->vocab.pieces.p + t->vocab.piece_off[id], piece);
+            rc = err_set(c->err, "%s: model.vocab: id %d is given to both \"%s\" and \"%s\"",
+                         c->name, id,
+                         shown(c, t->vocab.pieces.p + t->vocab.piece_off[id], t->vocab.piece_len[id]),
+                         SHOW(c, piece));
             break;
         }
         raw.n = 0;
@@ -240,8 +267,8 @@ static int load_merges(Ctx *c, Tokenizer *t, const cJSON *merges) {
         }
         int ia = strmap_get(t->piece_map, a, an), ib = strmap_get(t->piece_map, b, bn);
         if (ia < 0 || ib < 0) {
-            rc = err_set(c->err, "%s: model.merges[%d]: \"%.*s\" is not in model.vocab", c->name,
-                         rank, ia < 0 ? (int)an : (int)bn, ia < 0 ? a : b);
+            rc = err_set(c->err, "%s: model.merges[%d]: \"%s\" is not in model.vocab", c->name,
+                         rank, shown(c, ia < 0 ? a : b, ia < 0 ? an : bn));
             break;
         }
         cat.n = 0;
@@ -250,7 +277,7 @@ static int load_merges(Ctx *c, Tokenizer *t, const cJSON *merges) {
         int merged = strmap_get(t->piece_map, cat.p, cat.n);
         if (merged < 0) {
             rc = err_set(c->err, "%s: model.merges[%d]: the merged token \"%s\" is not in model.vocab",
-                         c->name, rank, cat.p);
+                         c->name, rank, shown(c, cat.p, cat.n));
             break;
         }
         /* A repeated pair keeps its last rank, as tokenizers' HashMap collect does. */
@@ -286,7 +313,7 @@ static int check_model_options(Ctx *c, Tokenizer *t, const cJSON *model) {
         m->unk_id = strmap_get(t->piece_map, unk->valuestring, strlen(unk->valuestring));
         if (m->unk_id < 0)
             return err_set(c->err, "%s: model.unk_token \"%s\" is not in model.vocab", c->name,
-                           unk->valuestring);
+                           SHOW(c, unk->valuestring));
     }
     for (int b = 0; b < 256; b++) {
         char ch = (char)b;
@@ -334,8 +361,8 @@ static int load_added(Ctx *c, Tokenizer *t, const cJSON *added) {
             size_t pl = t->vocab.piece_len[id];
             const char *p = t->vocab.pieces.p + t->vocab.piece_off[id];
             if (pl != sn || memcmp(p, s, sn)) {
-                rc = err_set(c->err, "%s: added_tokens[%d]: id %d is \"%s\" here but \"%.*s\" in model.vocab",
-                             c->name, i, id, s, (int)pl, p);
+                rc = err_set(c->err, "%s: added_tokens[%d]: id %d is \"%s\" here but \"%s\" in model.vocab",
+                             c->name, i, id, SHOW(c, s), shown(c, p, pl));
                 break;
             }
         }
@@ -348,7 +375,7 @@ static int load_added(Ctx *c, Tokenizer *t, const cJSON *added) {
             ByteBuf nb = {0};
             if (text_nfc(s, sn, &nb) || nb.n == 0) {
                 bytebuf_free(&nb);
-                rc = err_set(c->err, "%s: added_tokens[%d]: cannot NFC-normalize \"%s\"", c->name, i, s);
+                rc = err_set(c->err, "%s: added_tokens[%d]: cannot NFC-normalize \"%s\"", c->name, i, SHOW(c, s));
                 break;
             }
             ap.s = nb.p;
@@ -402,7 +429,7 @@ static int load_template(Ctx *c, Tokenizer *t, const cJSON *p, const char *path)
             int id;
             if (!as_id(y, &id) || !tokvocab_has(&t->vocab, id)) {
                 rc = err_set(c->err, "%s: %s.special_tokens[\"%s\"]: ids must be token ids of this tokenizer",
-                             c->name, path, name->valuestring);
+                             c->name, path, SHOW(c, name->valuestring));
                 break;
             }
             intvec_push(seen_a ? &post : &pre, id);
@@ -438,7 +465,7 @@ static int load_post(Ctx *c, Tokenizer *t, const cJSON *p, const char *path) {
     }
     return err_set(c->err,
                    "%s: %s.type \"%s\" is not supported (expected TemplateProcessing, ByteLevel, Sequence or null)",
-                   c->name, path, type);
+                   c->name, path, SHOW(c, type));
 }
 
 static int check_decoder(Ctx *c, const cJSON *d) {
@@ -447,7 +474,7 @@ static int check_decoder(Ctx *c, const cJSON *d) {
         return err_set(c->err, "%s: decoder: missing (expected {\"type\": \"ByteLevel\"})", c->name);
     if (strcmp(type, "ByteLevel"))
         return err_set(c->err, "%s: decoder.type \"%s\" is not supported (expected ByteLevel)",
-                       c->name, type);
+                       c->name, SHOW(c, type));
     return 0;
 }
 
@@ -460,7 +487,7 @@ static int scan_ids(Ctx *c, const cJSON *vocab, const cJSON *added, int *n_ids) 
         int id;
         if (!as_id(x, &id))
             return err_set(c->err, "%s: model.vocab[\"%s\"]: expected a non-negative integer id",
-                           c->name, x->string);
+                           c->name, SHOW(c, x->string));
         if (check_utf8(c, x->string, "model.vocab", i)) return -1;
         if (id > max_id) max_id = id;
     }
@@ -486,7 +513,7 @@ static int load_root(Ctx *c, Tokenizer *t, const cJSON *root) {
     const char *type = type_of(model);
     if (!type) return err_set(c->err, "%s: model: missing \"type\" (expected \"BPE\")", c->name);
     if (strcmp(type, "BPE"))
-        return err_set(c->err, "%s: model.type \"%s\" is not supported (expected \"BPE\")", c->name, type);
+        return err_set(c->err, "%s: model.type \"%s\" is not supported (expected \"BPE\")", c->name, SHOW(c, type));
     const cJSON *vocab = get(model, "vocab");
     if (!cJSON_IsObject(vocab))
         return err_set(c->err, "%s: model.vocab: expected an object mapping tokens to ids", c->name);
@@ -583,7 +610,7 @@ static int token_id_for(Ctx *c, Tokenizer *t, const cJSON *root, const char *key
     int id = strmap_get(t->piece_map, x->valuestring, strlen(x->valuestring));
     if (id < 0)
         return err_set(c->err, "%s: %s \"%s\" is not a token of the tokenizer", c->name, key,
-                       x->valuestring);
+                       SHOW(c, x->valuestring));
     *out = id;
     return 0;
 }
@@ -591,7 +618,7 @@ static int token_id_for(Ctx *c, Tokenizer *t, const cJSON *root, const char *key
 static int load_config(Tokenizer *t, const char *cfg, size_t len, const char *name, Err *err) {
     cJSON *root = parse_json(cfg, len, name, err);
     if (!root) return -1;
-    Ctx c = {name, err};
+    Ctx c = {.name = name, .err = err};
     int rc = 0;
     if (!cJSON_IsObject(root))
         rc = err_set(err, "%s: expected a JSON object at the top", name);
@@ -608,7 +635,7 @@ int hf_load(Tokenizer *t, const char *json, size_t len, const char *json_name, c
     t->hf->unk_id = -1;
     cJSON *root = parse_json(json, len, json_name, err);
     if (!root) return -1;
-    Ctx c = {json_name, err};
+    Ctx c = {.name = json_name, .err = err};
     int rc = load_root(&c, t, root);
     cJSON_Delete(root);
     if (rc) return -1;
