@@ -10,7 +10,7 @@ ifeq ($(CC),cc)
 CC = gcc
 endif
 
-PKGS := openblas libcjson libpcre2-8 libutf8proc inih
+PKGS := openblas libcjson libpcre2-8 libutf8proc inih hdf5-openmpi ompi-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
@@ -34,6 +34,9 @@ endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# MPI test programs (tests/mpi_*.c) are launched by shell tests through mpirun.
+MPI_TEST_SRC := $(sort $(wildcard tests/mpi_*.c))
+MPI_TEST_BIN := $(MPI_TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard tests/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -63,11 +66,14 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libsoftcot.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libsoftcot.a $(LDLIBS)
 
-tests: $(TEST_BIN) $(BUILD)/softcot
+tests: $(TEST_BIN) $(MPI_TEST_BIN) $(BUILD)/softcot
 
 # The test command the README and CI use.
+# Open MPI refuses to run as root (CI runs as root) unless told twice.
+MPI_ENV = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
 test: tests
-	SOFTCOT=$(abspath $(BUILD))/softcot tests/run.sh $(BUILD)
+	$(MPI_ENV) SOFTCOT=$(abspath $(BUILD))/softcot tests/run.sh $(BUILD)
 
 # ASan + UBSan build of everything, in its own build dir, then the whole suite.
 asan:

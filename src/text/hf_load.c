@@ -346,11 +346,13 @@ static int load_added(Ctx *c, Tokenizer *t, const cJSON *added) {
         const char *s = content->valuestring;
         size_t sn = strlen(s);
         if ((rc = check_utf8(c, s, "added_tokens", i))) break;
-        if ((rc = get_bool(c, x, "special", 0, &special, "added_tokens[]")) ||
-            (rc = get_bool(c, x, "normalized", !special, &normalized, "added_tokens[]")) ||
-            (rc = get_bool(c, x, "single_word", 0, &single_word, "added_tokens[]")) ||
-            (rc = get_bool(c, x, "lstrip", 0, &lstrip, "added_tokens[]")) ||
-            (rc = get_bool(c, x, "rstrip", 0, &rstrip, "added_tokens[]")))
+        char path[64];
+        snprintf(path, sizeof path, "added_tokens[%d]", i);
+        if ((rc = get_bool(c, x, "special", 0, &special, path)) ||
+            (rc = get_bool(c, x, "normalized", !special, &normalized, path)) ||
+            (rc = get_bool(c, x, "single_word", 0, &single_word, path)) ||
+            (rc = get_bool(c, x, "lstrip", 0, &lstrip, path)) ||
+            (rc = get_bool(c, x, "rstrip", 0, &rstrip, path)))
             break;
         if (seen[id]) {
             rc = err_set(c->err, "%s: added_tokens[%d]: id %d is used by two added tokens", c->name, i, id);

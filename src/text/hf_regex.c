@@ -66,7 +66,8 @@ HfRegex *hf_regex_compile(const char *pattern, size_t len, int literal, Err *err
         widen_space_escapes(pattern, len, &buf);
     int code_err;
     PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    /* PCRE2_LITERAL refuses PCRE2_UCP (meaningless without metacharacters). */
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)(buf.p ? buf.p : ""), buf.n, opts, &code_err,
                                      &off, NULL);
     bytebuf_free(&buf);

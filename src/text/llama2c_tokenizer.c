@@ -4,7 +4,6 @@
  * whose concatenation is the highest-scoring token, leftmost first. run.c rescans all
  * pairs after each merge (O(n^2)); here the same merge order comes from a heap.
  * Decoding drops a piece's leading space right after BOS and turns <0xXX> into bytes. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -5,6 +5,7 @@ sequence, and one forward+backward of L = sum(logits * dlogits) with a fixed dlo
 Usage:
   /usr/bin/python3 tests/twin/bench_twin.py --dim 1024 --layers 8 --heads 16 --kv-heads 4 \
       --hidden 2816 --vocab 32000 --tokens 2048 [--threads 1] [--repeats 3] [--tied]
+      [--no-malloc-tuning]
 
 Prints human lines prefixed with '#', then exactly one machine-readable line:
   twin fwd_tok_s=<float> fwdbwd_tok_s=<float> threads=<n>
@@ -34,10 +35,25 @@ def _peek_threads(argv):
 # Debian's torch does its GEMMs in the system BLAS (OpenBLAS, pthreads build), whose thread
 # count is read from the environment when the library loads and is NOT changed by
 # torch.set_num_threads(). So pin it before importing torch.
+#
+# glibc serves every allocation above 32 MiB with a fresh mmap and unmaps it on free, so
+# each step of a T=2048 run page-faults gigabytes of attention and logit buffers back in
+# (a large share of the run time, as system time). The C engine allocates its buffers once;
+# to compare like with like the script re-executes itself once with glibc's malloc told to
+# keep freed memory (MALLOC_MMAP_MAX_=0, a huge MALLOC_TRIM_THRESHOLD_). These variables
+# are only read at process start, hence the re-exec. --no-malloc-tuning skips it.
+_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40),
+               "MALLOC_TOP_PAD_": str(1 << 28)}
 if __name__ == "__main__":
     _n = _peek_threads(sys.argv[1:])
     for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[_v] = _n
+    if ("--no-malloc-tuning" not in sys.argv[1:]
+            and os.environ.get("SOFTCOT_BENCH_TWIN_REEXEC") != "1"):
+        os.environ.update(_MALLOC_ENV)
+        os.environ["SOFTCOT_BENCH_TWIN_REEXEC"] = "1"
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -129,6 +145,8 @@ def main(argv):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tied", action="store_true", help="tie lm_head to the embedding")
     ap.add_argument("--theta", type=float, default=10000.0)
+    ap.add_argument("--no-malloc-tuning", action="store_true",
+                    help="keep glibc's default malloc behaviour (see the source)")
     a = ap.parse_args(argv)
     for name in ("dim", "layers", "heads", "kv_heads", "hidden", "vocab", "tokens",
                  "threads", "repeats"):
@@ -153,6 +171,9 @@ def main(argv):
           "V=%d T=%d tied=%d params=%.1fM"
           % (torch.__version__, torch.get_num_threads(), a.dim, a.layers, a.heads,
              a.kv_heads, a.hidden, a.vocab, a.tokens, int(a.tied), nparam / 1e6))
+    tuned = all(os.environ.get(k) == v for k, v in _MALLOC_ENV.items())
+    print("# OPENBLAS_NUM_THREADS=%s, malloc tuning %s"
+          % (os.environ.get("OPENBLAS_NUM_THREADS"), "on" if tuned else "off"))
 
     def fwd():
         with torch.no_grad():
