@@ -571,20 +571,24 @@ static void test_deep_regex(void) {
 }
 
 /* Split with a literal {"String": ...} pattern and each delimiter behavior
- * (tokenizers' documented example: "the-final--countdown" split on "-"). */
+ * (tokenizers' documented example: "the-final--countdown" split on "-"). The merges
+ * join "-" with its neighbours, which they can only do inside one piece, so the ids
+ * show where the pieces end. */
 static void test_split_behaviors(void) {
     static const char *const behaviors[5] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext",
                                              "Contiguous"};
-    static const char *const want[5] = {"the|final|countdown", "the|-|final|-|-|countdown",
-                                        "the-|final-|-|countdown", "the|-final|-|-countdown",
-                                        "the|-|final|--|countdown"};
+    static const char *const want[5] = {
+        "t h e f i n a l c o u n t d o w n",        /* the | final | countdown */
+        "t h e - f i n a l - - c o u n t d o w n",  /* the | - | final | - | - | countdown */
+        "t h e- f i n a l- - c o u n t d o w n",    /* the- | final- | - | countdown */
+        "t h e -f i n a l - -c o u n t d o w n",    /* the | -final | - | -countdown */
+        "t h e - f i n a l -- c o u n t d o w n"};  /* the | - | final | -- | countdown */
     for (int b = 0; b < 5; b++) {
-        /* Every letter and '-' is a token and "|" marks a piece boundary: each piece is a
-         * separate BPE word, and the merges would join any two adjacent symbols. */
         char json[4096];
         snprintf(json, sizeof json,
                  "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"-\":0,\"t\":1,\"h\":2,\"e\":3,\"f\":4,\"i\":5,"
-                 "\"n\":6,\"a\":7,\"l\":8,\"c\":9,\"o\":10,\"u\":11,\"d\":12,\"w\":13},\"merges\":[]},"
+                 "\"n\":6,\"a\":7,\"l\":8,\"c\":9,\"o\":10,\"u\":11,\"d\":12,\"w\":13,\"--\":14,\"e-\":15,"
+                 "\"-f\":16,\"l-\":17,\"-c\":18},\"merges\":[\"- -\",\"e -\",\"- f\",\"l -\",\"- c\"]},"
                  "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":"
                  "{\"String\":\"-\"},\"behavior\":\"%s\",\"invert\":false},{\"type\":\"ByteLevel\","
                  "\"add_prefix_space\":false,\"use_regex\":false}]},\"decoder\":{\"type\":\"ByteLevel\"}}",
@@ -597,30 +601,43 @@ static void test_split_behaviors(void) {
             TEST_EXPECT(0, name, "load: %s", err.msg);
             continue;
         }
-        /* Pieces are visible through a second tokenizer-free route: encode each piece
-         * alone must give the same ids as the whole, and the boundaries must match.
-         * Simplest observable: with no merges ids are letters, so compare the
-         * concatenated ids against the expected pieces with '|' removed, and count
-         * pieces by encoding with a ByteLevel add_prefix_space variant is overkill; so
-         * check ids = letters of want without '|' and (for Removed) no '-' ids. */
         int *ids, n = encode(t, "the-final--countdown", 0, &ids);
-        char got[64];
-        int k = 0;
-        for (int i = 0; i < n && k < 63; i++) {
+        ByteBuf got = {0};
+        for (int i = 0; i < n; i++) {
             size_t pl;
             const char *p = tokenizer_piece(t, ids[i], &pl);
-            got[k++] = p ? p[0] : '?';
+            if (i) bytebuf_putc(&got, ' ');
+            bytebuf_append(&got, p ? p : "?", p ? pl : 1);
         }
-        got[k] = 0;
-        char expect[64];
-        k = 0;
-        for (const char *p = want[b]; *p; p++)
-            if (*p != '|') expect[k++] = *p;
-        expect[k] = 0;
-        TEST_EXPECT(!strcmp(got, expect), name, "got %s want %s", got, expect);
+        TEST_EXPECT(got.p && !strcmp(got.p, want[b]), name, "got \"%s\" want \"%s\"", got.p ? got.p : "", want[b]);
+        bytebuf_free(&got);
         free(ids);
         tokenizer_free(t);
     }
+}
+
+/* GPT-2 style: ByteLevel with its own regex and add_prefix_space, unk_token with
+ * fuse_unk, an NFC Sequence normalizer. */
+static void test_gpt2_style(void) {
+    const char *json =
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"h\":0,\"e\":1,\"l\":2,\"o\":3,\"\xC4\xA0\":4,\"he\":5,\"ll\":6,"
+        "\"hell\":7,\"hello\":8,\"\xC4\xA0h\":9,\"<unk>\":10},\"merges\":[\"h e\",\"l l\",\"he ll\",\"hell o\","
+        "\"\xC4\xA0 h\"],\"unk_token\":\"<unk>\",\"fuse_unk\":true},\"added_tokens\":[],"
+        "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"}]},"
+        "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"use_regex\":true},"
+        "\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"}}";
+    Err err = {{0}};
+    Tokenizer *t = tokenizer_load_hf_mem(json, strlen(json), NULL, 0, "gpt2", &err);
+    TEST_EXPECT(t, "gpt2-style tokenizer loads", "%s", err.msg);
+    if (!t) return;
+    int *ids, n = encode(t, "hello hexxo", 0, &ids);
+    /* " hello" -> Ġ hello (h e, l l, he ll, hell o outrank Ġ h); " hexxo" -> Ġ he <unk> o
+     * with the two unknown x fused into one <unk>. */
+    int want[] = {4, 8, 4, 5, 10, 3};
+    TEST_EXPECT(same(ids, n, want, 6), "ByteLevel use_regex + add_prefix_space, fused <unk>", "got %d ids: %d %d %d %d",
+                n, n > 0 ? ids[0] : -1, n > 1 ? ids[1] : -1, n > 2 ? ids[2] : -1, n > 3 ? ids[3] : -1);
+    free(ids);
+    tokenizer_free(t);
 }
 
 int main(void) {
@@ -636,6 +653,7 @@ int main(void) {
     test_malformed();
     test_deep_regex();
     test_split_behaviors();
+    test_gpt2_style();
     test_merge_order();
     tokenizer_free(l3);
     tokenizer_free(qw);

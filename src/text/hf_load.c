@@ -174,6 +174,7 @@ static int load_pre(Ctx *c, HfModel *m, const cJSON *p, const char *path) {
     if (!strcmp(type, "ByteLevel")) {
         PreStep *s = push_step(m);
         s->kind = PRE_BYTE_LEVEL;
+        s->behavior = SPLIT_ISOLATED; /* how ByteLevel applies its own regex */
         int use_regex = 0;
         /* tokenizers' defaults: add_prefix_space true, use_regex true. */
         if (get_bool(c, p, "add_prefix_space", 1, &s->add_prefix_space, path) ||

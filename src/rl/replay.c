@@ -1,0 +1,186 @@
+#include "rl/replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void replay_init(ReplayState *st, const ModelConfig *c, int max_rows, int max_seqs, int max_seq) {
+    memset(st, 0, sizeof *st);
+    st->max_rows = max_rows;
+    st->max_seqs = max_seqs;
+    st->max_seq = max_seq;
+    runstate_init(&st->rs, c, (RunShape){.max_rows = max_rows, .n_slots = max_seqs, .max_seq = max_seq, .train = 1});
+    const size_t R = (size_t)max_rows, V = c->vocab_size, d = c->dim;
+    st->d_dlogits = dev_alloc(R * V * sizeof(float));
+    st->d_vectors = dev_alloc(R * d * sizeof(float));
+    st->d_z = dev_alloc(R * V * sizeof(float));
+    st->d_p = dev_alloc(R * V * sizeof(float));
+    st->d_dp = dev_alloc(R * V * sizeof(float));
+    st->d_dz = dev_alloc(R * V * sizeof(float));
+    st->d_mu = dev_alloc(R * d * sizeof(float));
+    st->d_h = dev_alloc(R * d * sizeof(float));
+    st->d_dmu = dev_alloc(R * d * sizeof(float));
+    st->d_logp = dev_alloc(R * sizeof(float));
+    st->d_dlogp = dev_alloc(R * sizeof(float));
+    st->d_tgt = dev_alloc(R * sizeof(int));
+    st->h_vectors = xcalloc(R * d, sizeof(float));
+    st->h_logp = xmalloc(R * sizeof(float));
+    st->h_dlogp = xmalloc(R * sizeof(float));
+    st->h_tgt = xmalloc(R * sizeof(int));
+    st->h_tokens = xmalloc(R * sizeof(int));
+}
+
+void replay_free(ReplayState *st) {
+    runstate_free(&st->rs);
+    float *f[] = {st->d_dlogits, st->d_vectors, st->d_z, st->d_p, st->d_dp, st->d_dz, st->d_mu,
+                  st->d_h, st->d_dmu, st->d_logp, st->d_dlogp};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) dev_free(f[i]);
+    dev_free(st->d_tgt);
+    free(st->h_vectors), free(st->h_logp), free(st->h_dlogp), free(st->h_tgt), free(st->h_tokens);
+    memset(st, 0, sizeof *st);
+}
+
+static int prefill_len(const Rollout *r, const ReplayConfig *rc) {
+    return r->prefill_long ? rc->n_prefill_long : rc->n_prefill;
+}
+
+int replay_length(const Rollout *r, const ReplayConfig *rc) {
+    return r->n_prompt + r->cot_len + prefill_len(r, rc) + r->ans_len;
+}
+
+/* Categorical terms: rows whose target is set in h_tgt, with weight per row. */
+static void categorical_terms(const Model *m, ReplayState *st, int rows, float inv_temp,
+                              int backward, float *row_logp) {
+    const int V = m->cfg.vocab_size;
+    dev_upload(st->d_tgt, st->h_tgt, (size_t)rows * sizeof(int));
+    op_logprob_forward(st->d_logp, st->rs.logits, st->d_tgt, rows, V, inv_temp);
+    dev_download(row_logp, st->d_logp, (size_t)rows * sizeof(float));
+    if (backward) {
+        dev_upload(st->d_dlogp, st->h_dlogp, (size_t)rows * sizeof(float));
+        op_logprob_backward(st->d_dlogits, st->d_dlogp, st->rs.logits, st->d_tgt, rows, V, inv_temp);
+    }
+}
+
+void replay_accumulate(const Model *m, ReplayState *st, const ReplayConfig *rc, const Rollout *r,
+                       const float *weights, int n, float *grads, double *logp_cot,
+                       double *logp_ans) {
+    const ModelConfig *c = &m->cfg;
+    const int d = c->dim, V = c->vocab_size, soft = rc->mode != COT_HARD;
+    CHECK(n > 0 && n <= st->max_seqs);
+    int *slot = xmalloc((size_t)n * sizeof(int)), *start = xcalloc((size_t)n, sizeof(int));
+    int *len = xmalloc((size_t)n * sizeof(int)), *row0 = xmalloc((size_t)n * sizeof(int));
+    int rows = 0;
+    for (int i = 0; i < n; i++) {
+        slot[i] = i;
+        len[i] = replay_length(&r[i], rc);
+        CHECK(len[i] <= st->max_seq);
+        row0[i] = rows;
+        rows += len[i];
+    }
+    CHECK(rows <= st->max_rows);
+
+    /* Input sequence: prompt, CoT inputs (tokens or recorded vectors), prefill, answer. */
+    for (int i = 0; i < n; i++) {
+        const Rollout *ro = &r[i];
+        int *tk = st->h_tokens + row0[i];
+        memcpy(tk, ro->prompt, (size_t)ro->n_prompt * sizeof(int));
+        tk += ro->n_prompt;
+        for (int t = 0; t < ro->cot_len; t++) {
+            if (soft) {
+                tk[t] = -1;
+                memcpy(st->h_vectors + (size_t)(row0[i] + ro->n_prompt + t) * d,
+                       ro->cot_vectors + (size_t)t * d, (size_t)d * sizeof(float));
+            } else {
+                tk[t] = ro->cot_tokens[t];
+            }
+        }
+        tk += ro->cot_len;
+        memcpy(tk, ro->prefill_long ? rc->prefill_long : rc->prefill, (size_t)prefill_len(ro, rc) * sizeof(int));
+        tk += prefill_len(ro, rc);
+        memcpy(tk, ro->ans_tokens, (size_t)ro->ans_len * sizeof(int));
+    }
+    if (soft) dev_upload(st->d_vectors, st->h_vectors, (size_t)rows * d * sizeof(float));
+    ForwardInput in = {.n_seq = n, .slot = slot, .start = start, .len = len, .tokens = st->h_tokens,
+                       .vectors = soft ? st->d_vectors : NULL};
+    model_forward(m, &st->rs, &in, 0);
+    const int backward = grads != NULL;
+    if (backward) dev_zero(st->d_dlogits, (size_t)rows * V * sizeof(float));
+
+    /* Answer terms: the logits of the position before each answer token. */
+    for (int k = 0; k < rows; k++) st->h_tgt[k] = -1;
+    for (int i = 0; i < n; i++) {
+        const Rollout *ro = &r[i];
+        int first = row0[i] + ro->n_prompt + ro->cot_len + prefill_len(ro, rc) - 1;
+        for (int j = 0; j < ro->ans_len; j++) {
+            st->h_tgt[first + j] = ro->ans_tokens[j];
+            st->h_dlogp[first + j] = weights ? weights[i] : 0.0f;
+        }
+    }
+    categorical_terms(m, st, rows, 1.0f / rc->ans_temperature, backward, st->h_logp);
+    for (int i = 0; i < n; i++) {
+        const Rollout *ro = &r[i];
+        int first = row0[i] + ro->n_prompt + ro->cot_len + prefill_len(ro, rc) - 1;
+        double s = 0;
+        for (int j = 0; j < ro->ans_len; j++) s += st->h_logp[first + j];
+        logp_ans[i] = s;
+    }
+
+    /* CoT terms: the logits of the position before each CoT input. */
+    if (!soft) {
+        for (int k = 0; k < rows; k++) st->h_tgt[k] = -1;
+        for (int i = 0; i < n; i++) {
+            const Rollout *ro = &r[i];
+            int first = row0[i] + ro->n_prompt - 1;
+            for (int t = 0; t < ro->cot_len; t++) {
+                st->h_tgt[first + t] = ro->cot_tokens[t];
+                st->h_dlogp[first + t] = weights ? weights[i] : 0.0f;
+            }
+        }
+        categorical_terms(m, st, rows, 1.0f / rc->cot_temperature, backward, st->h_logp);
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int t = 0; t < r[i].cot_len; t++) s += st->h_logp[row0[i] + r[i].n_prompt - 1 + t];
+            logp_cot[i] = s;
+        }
+    } else {
+        /* Gather the CoT logit rows, then mixture and Gaussian log-density. */
+        int ns = 0;
+        for (int i = 0; i < n; i++)
+            for (int t = 0; t < r[i].cot_len; t++, ns++) {
+                int row = row0[i] + r[i].n_prompt - 1 + t;
+                dev_copy(st->d_z + (size_t)ns * V, st->rs.logits + (size_t)row * V, (size_t)V * sizeof(float));
+                dev_copy(st->d_h + (size_t)ns * d, st->d_vectors + (size_t)(row + 1) * d, (size_t)d * sizeof(float));
+                st->h_dlogp[ns] = weights ? weights[i] : 0.0f;
+            }
+        const float inv_temp = 1.0f / rc->cot_temperature;
+        const float inv2s2 = 1.0f / (2.0f * rc->sigma * rc->sigma);
+        if (ns > 0) {
+            op_softmax_forward(st->d_p, st->d_z, ns, V, inv_temp);
+            op_mixture_forward(st->d_mu, st->d_p, m->params + m->off.embed, ns, V, d);
+            op_gauss_logprob_forward(st->d_logp, st->d_h, st->d_mu, ns, d, inv2s2);
+            dev_download(st->h_logp, st->d_logp, (size_t)ns * sizeof(float));
+        }
+        for (int i = 0, k = 0; i < n; i++) {
+            double s = 0;
+            for (int t = 0; t < r[i].cot_len; t++) s += st->h_logp[k++];
+            logp_cot[i] = s;
+        }
+        if (backward && ns > 0) {
+            dev_upload(st->d_dlogp, st->h_dlogp, (size_t)ns * sizeof(float));
+            dev_zero(st->d_dmu, (size_t)ns * d * sizeof(float));
+            op_gauss_logprob_backward(st->d_dmu, st->d_dlogp, st->d_h, st->d_mu, ns, d, inv2s2);
+            op_mixture_backward(st->d_dp, grads + m->off.embed, st->d_dmu, st->d_p,
+                                m->params + m->off.embed, ns, V, d);
+            dev_zero(st->d_dz, (size_t)ns * V * sizeof(float));
+            op_softmax_backward(st->d_dz, st->d_dp, st->d_p, ns, V, inv_temp);
+            /* CoT rows are disjoint from answer rows: add into dlogits row by row */
+            int k = 0;
+            for (int i = 0; i < n; i++)
+                for (int t = 0; t < r[i].cot_len; t++, k++) {
+                    int row = row0[i] + r[i].n_prompt - 1 + t;
+                    op_add(st->d_dlogits + (size_t)row * V, st->d_dz + (size_t)k * V, (size_t)V);
+                }
+        }
+    }
+    if (backward) model_backward(m, &st->rs, st->d_dlogits, grads);
+    free(slot), free(start), free(len), free(row0);
+}
