@@ -29,6 +29,9 @@
 /* ---- backend and memory ---- */
 void ops_init(int device_index);
 const char *ops_backend_name(void);
+/* 1 when device memory is ordinary host memory (CPU backend): callers may then hand
+ * device buffers to host code (MPI, file writes) without staging copies. */
+int ops_device_is_host(void);
 void *dev_alloc(size_t bytes); /* zero-filled; fatal on failure */
 void dev_free(void *p);
 void dev_upload(void *dst, const void *host_src, size_t bytes);

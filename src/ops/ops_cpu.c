@@ -26,6 +26,7 @@ static float sum_f32(const float *x, int n) {
 
 void ops_init(int device_index) { (void)device_index; }
 const char *ops_backend_name(void) { return "cpu"; }
+int ops_device_is_host(void) { return 1; }
 
 void *dev_alloc(size_t bytes) {
     /* 64-byte alignment keeps AVX-512 loads aligned and rows cache-line aligned. */

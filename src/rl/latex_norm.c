@@ -329,6 +329,23 @@ static void squash_spaces(char *s) {
     s[w] = '\0';
 }
 
+/* Pass 5: x_{1} -> x_1 and x^{2} -> x^2 (one alphanumeric character), so 4210_{5} and
+ * 4210_5 have one spelling. */
+static void unbrace_scripts(char *s) {
+    size_t w = 0;
+    for (size_t r = 0; s[r]; r++) {
+        if ((s[r] == '_' || s[r] == '^') && s[r + 1] == '{' && s[r + 2] && isalnum((unsigned char)s[r + 2]) &&
+            s[r + 3] == '}') {
+            s[w++] = s[r];
+            s[w++] = s[r + 2];
+            r += 3;
+            continue;
+        }
+        s[w++] = s[r];
+    }
+    s[w] = '\0';
+}
+
 void latex_trim(char *s) {
     for (;;) {
         size_t n = strlen(s), a = 0;
@@ -385,6 +402,7 @@ char *latex_normalize(const char *s, size_t n) {
     }
     strip_trailing_words(a);
     squash_spaces(a);
+    unbrace_scripts(a);
     latex_trim(a);
     /* a trailing full stop ends a sentence, not a number */
     size_t len = strlen(a);

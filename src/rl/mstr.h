@@ -56,6 +56,7 @@ static inline void mstr_printf(MStr *s, const char *fmt, ...) {
 /* Hands the buffer to the caller (always a valid string, "" when nothing was added). */
 static inline char *mstr_take(MStr *s) {
     mstr_reserve(s, 0);
+    s->p[s->n] = '\0';
     char *p = s->p;
     s->p = NULL;
     s->n = s->cap = 0;
