@@ -14,10 +14,14 @@ typedef struct {
 } Command;
 
 static const Command COMMANDS[] = {
+    {"train", cmd_train, "RL fine-tuning with hard, soft or fuzzy CoT tokens (RLOO)"},
     {"generate", cmd_generate, "sample text from a model (greedy or temperature)"},
     {"import", cmd_import, "convert a llama2.c checkpoint into a model directory"},
     {"export", cmd_export, "write a model as Hugging Face safetensors + config.json"},
     {"tokenize", cmd_tokenize, "encode text with a tokenizer and print ids or pieces"},
+    {"sft", cmd_sft, "supervised warm start on worked solutions (teacher-forced cross-entropy)"},
+    {"reward", cmd_reward, "score an answer against a gold answer (100 / 10 / 0)"},
+    {"data", cmd_data, "generate the synthetic task, validate dataset files"},
 };
 enum { N_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

@@ -4,7 +4,8 @@
  *                            handlers installed; exits 3 if a stop signal arrived)
  *   read PATH STEP           read it back on this rank count: every buffer bit-identical
  *   resume DIR STEP NOTE     ckpt_find_resume picks ckpt_STEP.h5 ("none": nothing to
- *                            resume) and its note contains NOTE ("-": note is empty)
+ *                            resume; "error": refuses, error contains NOTE) and its note
+ *                            contains NOTE ("-": note is empty)
  *   refuse PATH TEXT...      ckpt_verify and ckpt_read fail, message contains every TEXT
  *   unit DIR                 API checks: pruning, shape/dtype mismatch, bad arguments
  * Each rank writes its pid to DIR/pid.<rank> (write mode) so the shell can signal it. */
@@ -289,7 +290,11 @@ int main(int argc, char **argv) {
         int rc = ckpt_find_resume(&d, argv[2], &p, &note, &err);
         if (d.rank == 0 && note.msg[0]) printf("# note: %s\n", note.msg);
         int note_ok = !strcmp(argv[4], "-") ? note.msg[0] == '\0' : contains(note.msg, argv[4]);
-        if (!strcmp(argv[3], "none")) {
+        if (!strcmp(argv[3], "error")) {
+            snprintf(name, sizeof name, "resume refuses %s: error mentions '%s'", argv[2], argv[4]);
+            MPI_EXPECT(&d, rc == -1 && !p && contains(err.msg, argv[4]) && contains(err.msg, argv[2]), name,
+                       "rc %d: '%s'", rc, err.msg);
+        } else if (!strcmp(argv[3], "none")) {
             snprintf(name, sizeof name, "resume: nothing to resume in %s", argv[2]);
             MPI_EXPECT(&d, rc == 1 && !p, name, "rc %d %s", rc, err.msg);
         } else {
@@ -307,7 +312,8 @@ int main(int argc, char **argv) {
         int all = 1;
         for (int i = 3; i < argc; i++) all &= contains(err.msg, argv[i]);
         if (d.rank == 0) printf("# refused: %s\n", err.msg);
-        snprintf(name, sizeof name, "refuse %s: error names '%s'%s", argv[2], argv[3], argc > 4 ? " and dataset" : "");
+        snprintf(name, sizeof name, "refuse %s: one-line error contains '%s'%s%s%s", argv[2], argv[3],
+                 argc > 4 ? " and '" : "", argc > 4 ? argv[argc - 1] : "", argc > 4 ? "'" : "");
         MPI_EXPECT(&d, rc != 0 && all && !strchr(err.msg, '\n'), name, "rc %d: '%s'", rc, err.msg);
         Fixture f;
         fixture_make(&f, 0, 0);

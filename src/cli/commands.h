@@ -10,5 +10,9 @@ int cmd_generate(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sft(int argc, char **argv);
+int cmd_reward(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 #endif

@@ -427,13 +427,14 @@ static int open_impl(Dist *d, const char *path, CkptReader **out, Err *err) {
     hid_t fapl = h5u_fapl(d);
     r->dxpl = h5u_dxpl_collective();
     if (fapl >= 0) r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (fapl >= 0) H5Pclose(fapl);
     if (r->file < 0 || r->dxpl < 0) {
-        /* ...and a truncated one here ("truncated file: eof = ..."). */
+        /* ...and a truncated one here ("truncated file: eof = ..."). Read the reason
+         * before the next HDF5 call clears the error stack. */
         char why[256];
         h5u_last_error(why, sizeof why);
         rc = err_set(err, "%s: cannot open checkpoint (truncated or corrupted?): %s", path, why);
     }
+    if (fapl >= 0) H5Pclose(fapl);
     if (h5u_agree(d, rc, err)) goto fail;
     char *fmt = NULL;
     int64_t ver = 0;
