@@ -22,6 +22,7 @@ static const Command COMMANDS[] = {
     {"sft", cmd_sft, "supervised warm start on worked solutions (teacher-forced cross-entropy)"},
     {"reward", cmd_reward, "score an answer against a gold answer (100 / 10 / 0)"},
     {"data", cmd_data, "generate the synthetic task, validate dataset files"},
+    {"eval", cmd_eval, "pass@k, CoT statistics and OOD multiple choice in the six inference modes"},
 };
 enum { N_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

@@ -9,6 +9,8 @@ Standard library only (run with /usr/bin/python3). Two subcommands:
          then " <worked solution> The final answer is: \\boxed{N}"; any other file is read
          as plain text) and writes DIR/tokenizer.json and DIR/tokenizer_config.json in the
          Hugging Face format that src/text/ loads.
+  render [--template T] --index I FILE.jsonl
+         Prints row I of a GSM8K-format file as `softcot sft` renders it (for tests).
   encode --tokenizer DIR [--add-special] (TEXT | -)
          Encodes TEXT with the tokenizer.json exactly as Hugging Face tokenizers would
          (Split regex, ByteLevel, BPE by merge rank, TemplateProcessing) and prints the ids
@@ -35,7 +37,7 @@ import sys
 SPLIT_REGEX = r" ?[A-Za-z]+| ?[0-9]| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+"
 BOS = "<|bos|>"
 EOS = "<|eos|>"
-DEFAULT_TEMPLATE = "Question: {question}\nAnswer:"
+DEFAULT_TEMPLATE = "Question: {question}\nAnswer:"  # the base model's (docs/base-model.md)
 STOP = "The final answer is:"
 
 
@@ -244,6 +246,12 @@ def cmd_encode(args):
     print(" ".join(str(i) for i in encode(text, vocab, ranks, added, prefix, args.add_special)))
 
 
+def cmd_render(args):
+    with open(args.file, encoding="utf-8") as f:
+        rows = [line for line in f if line.strip()]
+    sys.stdout.write(render_row(json.loads(rows[args.index]), args.template))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -256,8 +264,12 @@ def main():
     e.add_argument("--tokenizer", required=True)
     e.add_argument("--add-special", action="store_true")
     e.add_argument("text")
+    r = sub.add_parser("render", help="print one JSONL row as sft renders it")
+    r.add_argument("--template", default=DEFAULT_TEMPLATE)
+    r.add_argument("--index", type=int, required=True)
+    r.add_argument("file")
     args = ap.parse_args()
-    cmd_train(args) if args.cmd == "train" else cmd_encode(args)
+    {"train": cmd_train, "encode": cmd_encode, "render": cmd_render}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@
 #include "model/init.h"
 #include "model/model.h"
 #include "rl/sft.h"
-#include "text/prompt.h"
+#include "cli/run_setup.h"
 #include "text/tokenizer.h"
 
 typedef struct {
@@ -34,10 +34,8 @@ typedef struct {
     float init_std, rope_theta, norm_eps;
     char *data, *data_format;
     int skip_bad_lines, max_examples;
-    int synthetic, synth_n, synth_seed, synth_min_steps, synth_max_steps, synth_max_number, synth_max_factor,
-        synth_max_value;
-    char *synth_ops;
-    float synth_test_fraction;
+    int synthetic, synth_n;
+    char *synth;
     char *template_text, *stop_string, *prefill;
     int steps, batch, warmup, micro_batch_tokens, seed, log_every;
     float lr, min_lr_ratio, weight_decay, beta1, beta2, adam_eps, grad_clip;
@@ -63,22 +61,17 @@ static const OptSpec SPECS[] = {
     {"init_std", OPT_FLOAT, O(init_std), "0.02", NULL, "random init: std of the weight matrices"},
     {"rope_theta", OPT_FLOAT, O(rope_theta), "10000", NULL, "random init: RoPE base"},
     {"norm_eps", OPT_FLOAT, O(norm_eps), "1e-5", NULL, "random init: RMSNorm epsilon"},
-    {"data", OPT_STRING, O(data), "", NULL, "training JSONL (question + worked solution)"},
+    {"data", OPT_STRING, O(data), "", NULL, "training JSONL (question + worked solution), or 'synthetic'"},
     {"data_format", OPT_STRING, O(data_format), "gsm8k", NULL, "gsm8k | math | deepscaler (rows need a solution)"},
     {"skip_bad_lines", OPT_BOOL, O(skip_bad_lines), "false", NULL, "skip malformed JSONL lines instead of stopping"},
     {"max_examples", OPT_INT, O(max_examples), "0", NULL, "use only the first N rows (0 = all)"},
-    {"synthetic", OPT_BOOL, O(synthetic), "false", NULL, "train on the built-in synthetic task's train split"},
-    {"synth_n", OPT_INT, O(synth_n), "10000", NULL, "synthetic: training problems generated"},
-    {"synth_seed", OPT_INT, O(synth_seed), "1", NULL, "synthetic: generator seed"},
-    {"synth_min_steps", OPT_INT, O(synth_min_steps), "1", NULL, "synthetic: fewest operations per problem"},
-    {"synth_max_steps", OPT_INT, O(synth_max_steps), "3", NULL, "synthetic: most operations per problem"},
-    {"synth_max_number", OPT_INT, O(synth_max_number), "20", NULL, "synthetic: start amount and +/- operands <= N"},
-    {"synth_max_factor", OPT_INT, O(synth_max_factor), "5", NULL, "synthetic: * and / operands in [2, N]"},
-    {"synth_max_value", OPT_INT, O(synth_max_value), "200", NULL, "synthetic: every amount stays <= N"},
-    {"synth_ops", OPT_STRING, O(synth_ops), "+-*/", NULL, "synthetic: allowed operations"},
-    {"synth_test_fraction", OPT_FLOAT, O(synth_test_fraction), "0.1", NULL,
-     "synthetic: share of problems in the test split (must match the test set's)"},
-    {"template", OPT_STRING, O(template_text), "", NULL, "prompt template with {question} (default: the paper's)"},
+    {"synthetic", OPT_BOOL, O(synthetic), "false", NULL, "train on the built-in synthetic task (= --data synthetic)"},
+    {"synth", OPT_STRING, O(synth), "", NULL,
+     "synthetic task settings key=value,... (seed, min_steps, max_steps, max_number, max_factor, max_value, ops, "
+     "test_fraction; data/synth.h)"},
+    {"synth_n", OPT_INT, O(synth_n), "10000", NULL, "synthetic task: training problems generated (train split)"},
+    {"template", OPT_STRING, O(template_text), "Question: {question}\\nAnswer:", "the paper's zero-shot template",
+     "prompt template ({question} is replaced; \\n is a newline)"},
     {"stop_string", OPT_STRING, O(stop_string), "The final answer is:", "The final answer is:",
      "ends the worked solution (the CoT stop string)"},
     {"prefill", OPT_STRING, O(prefill), " \\boxed{", " \\boxed{", "text between the stop string and the answer"},
@@ -171,6 +164,25 @@ static int write_output(const SftOptions *o, const ModelConfig *cfg, const float
     return rc;
 }
 
+/* "key=value,key=value" settings of the synthetic generator (the form train and eval
+ * take), each applied with synth_config_set. */
+static int synth_settings(const char *spec, SynthConfig *c, Err *err) {
+    synth_config_default(c);
+    char *copy = xstrdup(spec), *save = NULL;
+    int rc = 0;
+    for (char *kv = strtok_r(copy, ",", &save); kv && !rc; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) {
+            rc = err_set(err, "--synth: expected key=value, got '%s'", kv);
+            break;
+        }
+        *eq = '\0';
+        rc = synth_config_set(c, kv, eq + 1, err);
+    }
+    free(copy);
+    return rc ? rc : synth_config_check(c, err);
+}
+
 static int build_config(const SftOptions *o, const Tokenizer *tok, ModelConfig *c, Err *err) {
     memset(c, 0, sizeof *c);
     c->arch = ARCH_LLAMA;
@@ -221,6 +233,7 @@ int cmd_sft(int argc, char **argv) {
     SftExample *set = NULL;
     int n_set = 0;
     float *host = NULL;
+    char *tmpl = NULL, *stop = NULL, *prefill = NULL;
     if (options_parse_args(SPECS, N_SPECS, &o, argc, argv, 1, &err)) goto bad;
     if (!*o.out) {
         err_set(&err, "--out DIR is required");
@@ -234,6 +247,11 @@ int cmd_sft(int argc, char **argv) {
     if (random_init == !!*o.model) {
         err_set(&err, "give exactly one of --model DIR and --init random");
         goto bad;
+    }
+    if (!strcmp(o.data, "synthetic")) {
+        o.synthetic = 1;
+        free(o.data);
+        o.data = xstrdup("");
     }
     if (!*o.data == !o.synthetic) {
         err_set(&err, "give exactly one of --data FILE and --synthetic");
@@ -273,20 +291,7 @@ int cmd_sft(int argc, char **argv) {
     const char *data_name = o.synthetic ? "synthetic" : o.data;
     if (o.synthetic) {
         SynthConfig sc;
-        synth_config_default(&sc);
-        sc.seed = (uint64_t)o.synth_seed;
-        sc.min_steps = o.synth_min_steps;
-        sc.max_steps = o.synth_max_steps;
-        sc.max_number = o.synth_max_number;
-        sc.max_factor = o.synth_max_factor;
-        sc.max_value = o.synth_max_value;
-        snprintf(sc.ops, sizeof sc.ops, "%s", o.synth_ops);
-        sc.test_permille = (int)(o.synth_test_fraction * 1000.0f + 0.5f);
-        if (strlen(o.synth_ops) >= sizeof sc.ops) {
-            err_set(&err, "--synth-ops '%s': at most the four operations +-*/", o.synth_ops);
-            goto bad;
-        }
-        if (synth_config_check(&sc, &err) || synth_generate(&sc, SYNTH_TRAIN, o.synth_n, &ds, &err)) goto bad;
+        if (synth_settings(o.synth, &sc, &err) || synth_generate(&sc, SYNTH_TRAIN, o.synth_n, &ds, &err)) goto bad;
     } else {
         DataOptions dopt = {.skip_bad_lines = o.skip_bad_lines};
         BadLines badl = {0};
@@ -294,8 +299,11 @@ int cmd_sft(int argc, char **argv) {
             goto bad;
         if (badl.n) fprintf(stderr, "softcot: sft: skipped %d bad lines (first: %s)\n", badl.n, badl.first.msg);
     }
-    SftFormat fmt = {.template_text = *o.template_text ? o.template_text : PROMPT_TEMPLATE_PAPER,
-                     .stop_string = o.stop_string, .prefill = o.prefill};
+    /* config files hold one-line values: "\n" in them means a newline (as in train/eval) */
+    tmpl = unescape_text(o.template_text);
+    stop = unescape_text(o.stop_string);
+    prefill = unescape_text(o.prefill);
+    SftFormat fmt = {.template_text = tmpl, .stop_string = stop, .prefill = prefill};
     int n_use = o.max_examples > 0 && o.max_examples < ds.n ? o.max_examples : ds.n;
     set = xcalloc((size_t)n_use, sizeof *set);
     int longest = 0;
@@ -370,7 +378,7 @@ bad:
     if (status != EXIT_OK) fprintf(stderr, "softcot: sft: %s\n", err.msg);
     for (int i = 0; i < n_set; i++) sft_example_free(&set[i]);
     free(set);
-    free(host);
+    free(host), free(tmpl), free(stop), free(prefill);
     dataset_free(&ds);
     tokenizer_free(tok);
     options_free_strings(SPECS, N_SPECS, &o);

@@ -21,6 +21,7 @@
 #include "rl/reward.h"
 #include "rl/train.h"
 #include "rl/train_ckpt.h"
+#include "rl/traj_rl.h"
 
 typedef struct {
     char *model, *out, *data, *data_format, *mode, *template_text, *chat, *stop_string, *prefill,
@@ -67,7 +68,7 @@ static const OptSpec TRAIN_OPTS[] = {
     {"stop_string", OPT_STRING, O(stop_string), "The final answer is:", "The final answer is:", "the CoT ends when the shadow text ends with this"},
     {"prefill", OPT_STRING, O(prefill), " \\boxed{", "\\boxed{", "appended after the stop string"},
     {"micro_batch_tokens", OPT_INT, O(micro_batch_tokens), "4096", NULL, "replay positions per micro-batch (memory bound)"},
-    {"gen_batch", OPT_INT, O(gen_batch), "64", NULL, "rollouts decoded together per rank"},
+    {"gen_batch", OPT_INT, O(gen_batch), "16", NULL, "rollouts decoded together: ranks own whole chunks of this many rollouts (same results on any rank count)"},
     {"seed", OPT_INT, O(seed), "1234", NULL, "seed of data order, sampling and noise"},
     {"grad_clip", OPT_FLOAT, O(grad_clip), "0", "0 (none)", "clip the gradient norm to this (0 = off)"},
     {"adv_norm", OPT_BOOL, O(adv_norm), "false", "false", "divide advantages by the group's reward std"},
@@ -204,6 +205,7 @@ int cmd_train(int argc, char **argv) {
     memset(&assets, 0, sizeof assets);
     TrainState st;
     memset(&st, 0, sizeof st);
+    TrajRL *traj = NULL;
     int have_state = 0;
 
     /* Everything that can fail on bad input fails before any output is written. */
@@ -247,6 +249,9 @@ int cmd_train(int argc, char **argv) {
             log_line(&lg, "softcot train: no checkpoint in %s, starting fresh\n", ckpt_dir);
         }
     }
+    TrajRLInfo tinfo = {.mode = o.mode, .batch_prompts = o.batch_prompts, .group_size = o.group_size,
+                        .topk = o.traj_topk, .seed = (uint64_t)o.seed, .config_text = config_text};
+    if (o.traj_every > 0 && traj_rl_open(&dist, traj_path, st.step, &tinfo, &traj, &err)) goto fail_runtime;
 
     TrainParams p = {.mode = mode, .steps = o.steps, .batch_prompts = o.batch_prompts,
                      .group_size = o.group_size, .lr = o.lr, .min_lr_ratio = o.min_lr_ratio,
@@ -276,7 +281,12 @@ int cmd_train(int argc, char **argv) {
             free(adv);
             goto fail_runtime;
         }
+        if (traj && traj_rl_append(traj, &s, &rollouts, adv, step % o.traj_every == 0, &err)) {
             rollouts_free(&rollouts);
+            free(adv);
+            goto fail_runtime;
+        }
+        rollouts_free(&rollouts);
         free(adv);
         clock_gettime(CLOCK_MONOTONIC, &ts);
         done_seconds += ts.tv_sec + 1e-9 * ts.tv_nsec - t0;
@@ -296,7 +306,8 @@ int cmd_train(int argc, char **argv) {
         /* The stop flag is OR-ed across ranks here, at the step boundary. */
         const int stop = dist_any(&dist, signals_pending());
         if (stop || st.step % o.ckpt_every == 0 || st.step == o.steps) {
-                    if (train_ckpt_save(&dist, ckpt_dir, &st, &info, o.keep_ckpts, &err)) goto fail_runtime;
+            if (traj && traj_rl_flush(traj, &err)) goto fail_runtime;
+            if (train_ckpt_save(&dist, ckpt_dir, &st, &info, o.keep_ckpts, &err)) goto fail_runtime;
             log_line(&lg, "softcot train: checkpoint step %d written to %s\n", st.step, ckpt_dir);
         }
         if (stop) {
@@ -326,6 +337,13 @@ fail_runtime:
     if (dist.rank == 0) fprintf(stderr, "softcot: %s\n", err.msg);
     status = EXIT_RUNTIME;
 cleanup:
+    if (traj) {
+        Err close_err;
+        if (traj_rl_close(traj, &close_err) && status == EXIT_OK) {
+            if (dist.rank == 0) fprintf(stderr, "softcot: %s\n", close_err.msg);
+            status = EXIT_RUNTIME;
+        }
+    }
     if (have_state) train_state_free(&st);
     taskset_free(&tasks);
     run_assets_free(&assets);

@@ -24,6 +24,15 @@
 
 enum { MAX_PARTS = 64, MAX_NEST = 6, N_POINTS = 6, MIN_POINTS = 3 };
 
+/* Work allowed for one math_equiv call, in bytes of atoms compared: nested unordered lists
+ * compare every pair of parts, so without a cap a hostile answer could cost seconds. When
+ * it runs out the answers are judged different. */
+#define EQUIV_BUDGET 4000000L
+
+typedef struct {
+    long left;
+} Budget;
+
 typedef enum { N_ATOM, N_LIST, N_TUPLE, N_UNION, N_MATRIX } Kind;
 
 typedef struct Node {
@@ -306,16 +315,19 @@ static void parse_node(const char *s, size_t a, size_t b, int nest, Node *out) {
  * rather than as a product of variables. */
 static int is_wordy(const char *s) {
     int run = 0;
-    for (size_t i = 0; s[i]; i++) {
+    for (size_t i = 0; s[i];) {
         if (s[i] == '\\') {
             i++;
-            while (s[i] && is_letter(s[i])) i++;
-            if (!s[i]) break;
+            if (!is_letter(s[i])) { /* \{ \\ ... */
+                if (s[i]) i++;
+            }
+            while (is_letter(s[i])) i++;
             run = 0;
             continue;
         }
         run = is_letter(s[i]) ? run + 1 : 0;
         if (run >= 3) return 1;
+        i++;
     }
     return 0;
 }
@@ -369,9 +381,11 @@ static int expr_equiv(const char *a, const char *b) {
     return valid >= MIN_POINTS;
 }
 
-static int atom_equiv(const char *a, const char *b) {
+static int atom_equiv(const char *a, const char *b, Budget *bud) {
     if (!strcmp(a, b)) return 1;
     size_t la = strlen(a), lb = strlen(b);
+    bud->left -= (long)(la + lb + 16);
+    if (bud->left < 0) return 0;
     size_t ea = only_equals(a, 0, la), eb = only_equals(b, 0, lb);
     if ((ea < la) != (eb < lb)) return 0;
     if (ea == la) return expr_equiv(a, b);
@@ -383,22 +397,22 @@ static int atom_equiv(const char *a, const char *b) {
     return eq;
 }
 
-static int node_equiv(const Node *x, const Node *y);
+static int node_equiv(const Node *x, const Node *y, Budget *bud);
 
-static int ordered_equiv(const Node *x, const Node *y) {
+static int ordered_equiv(const Node *x, const Node *y, Budget *bud) {
     if (x->n != y->n) return 0;
     for (int k = 0; k < x->n; k++)
-        if (!node_equiv(&x->kids[k], &y->kids[k])) return 0;
+        if (!node_equiv(&x->kids[k], &y->kids[k], bud)) return 0;
     return 1;
 }
 
-static int unordered_equiv(const Node *x, const Node *y) {
+static int unordered_equiv(const Node *x, const Node *y, Budget *bud) {
     if (x->n != y->n) return 0;
     char used[MAX_PARTS] = {0};
     for (int k = 0; k < x->n; k++) {
         int found = 0;
         for (int j = 0; j < y->n && !found; j++)
-            if (!used[j] && node_equiv(&x->kids[k], &y->kids[j])) used[j] = 1, found = 1;
+            if (!used[j] && node_equiv(&x->kids[k], &y->kids[j], bud)) used[j] = 1, found = 1;
         if (!found) return 0;
     }
     return 1;
@@ -406,18 +420,19 @@ static int unordered_equiv(const Node *x, const Node *y) {
 
 static int is_vector(const Node *m) { return m->kind == N_MATRIX && (m->rows == 1 || m->cols == 1); }
 
-static int node_equiv(const Node *x, const Node *y) {
-    if (x->kind == N_ATOM && y->kind == N_ATOM) return atom_equiv(x->text, y->text);
-    if (x->kind == N_LIST && y->kind == N_LIST) return unordered_equiv(x, y);
-    if (x->kind == N_UNION && y->kind == N_UNION) return unordered_equiv(x, y);
+static int node_equiv(const Node *x, const Node *y, Budget *bud) {
+    if (--bud->left < 0) return 0;
+    if (x->kind == N_ATOM && y->kind == N_ATOM) return atom_equiv(x->text, y->text, bud);
+    if (x->kind == N_LIST && y->kind == N_LIST) return unordered_equiv(x, y, bud);
+    if (x->kind == N_UNION && y->kind == N_UNION) return unordered_equiv(x, y, bud);
     if (x->kind == N_TUPLE && y->kind == N_TUPLE)
-        return x->open == y->open && x->close == y->close && ordered_equiv(x, y);
+        return x->open == y->open && x->close == y->close && ordered_equiv(x, y, bud);
     if (x->kind == N_MATRIX && y->kind == N_MATRIX)
-        return x->rows == y->rows && x->cols == y->cols && ordered_equiv(x, y);
+        return x->rows == y->rows && x->cols == y->cols && ordered_equiv(x, y, bud);
     /* a point written without parentheses, or as a column vector */
     const Node *t = x->kind == N_TUPLE ? x : y->kind == N_TUPLE ? y : NULL;
     const Node *o = t == x ? y : x;
-    if (t && t->open == '(' && t->close == ')' && (o->kind == N_LIST || is_vector(o))) return ordered_equiv(t, o);
+    if (t && t->open == '(' && t->close == ')' && (o->kind == N_LIST || is_vector(o))) return ordered_equiv(t, o, bud);
     return 0;
 }
 
@@ -433,7 +448,8 @@ int math_equiv(const char *a, const char *b) {
         Node x, y;
         parse_node(na, 0, strlen(na), 0, &x);
         parse_node(nb, 0, strlen(nb), 0, &y);
-        eq = node_equiv(&x, &y);
+        Budget bud = {EQUIV_BUDGET};
+        eq = node_equiv(&x, &y, &bud);
         node_free(&x);
         node_free(&y);
     }

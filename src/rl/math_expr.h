@@ -19,13 +19,14 @@
 #include <complex.h>
 #include <stddef.h>
 
-#define EXPR_MAX_DEPTH 48
+#define EXPR_MAX_DEPTH 150
 
 /* Evaluates s[0..n) with variables set for point index `point`. Returns 0 and sets *out
  * (which may be non-finite, e.g. after a division by zero) and *has_vars (1 if any
  * variable occurred); returns -1 if the text is not an expression this evaluator reads
  * (number with a base subscript such as 40_9, \infty, unknown command, unbalanced
- * brackets, a comma, trailing text, too deep). */
+ * brackets, a comma, trailing text, nesting past EXPR_MAX_DEPTH recursive calls, about
+ * 50 levels of parentheses). */
 int expr_eval(const char *s, size_t n, int point, double complex *out, int *has_vars);
 
 #endif

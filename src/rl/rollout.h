@@ -64,6 +64,7 @@ typedef struct {
     char *cot_text;        /* decoded shadow text */
     char *ans_text;        /* decoded answer text (after the prefilled "\boxed{") */
     float reward;          /* filled by the caller */
+    float logp_cot, logp_ans; /* filled by the trainer's replay: the two parts of l */
 } Rollout;
 
 typedef struct {

@@ -65,10 +65,18 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
     memset(stats, 0, sizeof *stats);
     stats->step = st->step;
 
-    /* 1. prompts of this step and this rank's share of the rollouts (global index k =
-     *    b * G + g, contiguous per rank, so gathered rewards come back in k order). */
-    int64_t k0, k1;
-    dist_shard(total, dist->rank, dist->size, &k0, &k1);
+    /* 1. prompts of this step and this rank's share of the rollouts. Global rollout k =
+     *    b * G + g. Ranks own whole chunks of gen_batch consecutive rollouts, and each
+     *    chunk is generated as one batch: a chunk's batch composition, hence every float
+     *    of its rollouts, is the same whatever the number of ranks (BLAS results depend
+     *    on the batch shape, so sharding single rollouts would not be reproducible).
+     *    Shards are contiguous in k, so gathered rewards come back in k order. */
+    const int chunk = p->gen_batch > 0 ? p->gen_batch : total;
+    const int64_t n_chunks = (total + chunk - 1) / chunk;
+    int64_t c0, c1;
+    dist_shard(n_chunks, dist->rank, dist->size, &c0, &c1);
+    int64_t k0 = c0 * chunk, k1 = c1 * chunk < total ? c1 * chunk : total;
+    if (k0 > total) k0 = total;
     stats->first_rollout = k0;
     RolloutRequest *req = xcalloc((size_t)B, sizeof *req);
     int64_t *task_of = xmalloc((size_t)B * sizeof(int64_t));
@@ -96,7 +104,7 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
                         .seed = p->seed, .step = st->step, .record_entropy = 1,
                         .record_topk = p->record_topk};
     const double t_gen = now();
-    int rc_gen = rollouts_generate(m, tok, &rc, req, n_req, p->gen_batch, out, err);
+    int rc_gen = rollouts_generate(m, tok, &rc, req, n_req, chunk, out, err);
     free(req);
     if (rc_gen) {
         free(task_of);
@@ -155,6 +163,8 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
         i = j;
     }
     for (int i = 0; i < n; i++) {
+        out->r[i].logp_cot = (float)lc[i];
+        out->r[i].logp_ans = (float)la[i];
         logp_cot += lc[i];
         logp_ans += la[i];
         loss += weights[i] * (lc[i] + la[i]);

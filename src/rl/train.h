@@ -45,7 +45,8 @@ typedef struct {
     const int *prefill, *prefill_long;
     int n_prefill, n_prefill_long;
     int micro_batch_tokens; /* replay positions per micro-batch */
-    int gen_batch;          /* rollouts generated together */
+    int gen_batch;          /* rollouts generated together: the unit of work per rank,
+                               chosen independently of the rank count for reproducibility */
     uint64_t seed;
     float grad_clip;        /* 0 = off */
     int adv_norm;           /* divide advantages by the group std */

@@ -1,0 +1,51 @@
+#!/bin/sh
+# The committed built-in base model (inputs/models/base, made by `make base-model`): it
+# loads, is small, and greedy generation on held-out synthetic test problems (the split
+# and knobs of its recipe, sft_config.ini) gives a well-formed worked solution ending in
+# "The final answer is: \boxed{N}". Accuracy is measured by tests/bench_base_model.c.
+set -u
+SOFTCOT=${SOFTCOT:?SOFTCOT must name the softcot binary}
+DIR=inputs/models/base
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+ok() { echo "ok - base model: $1"; }
+notok() { echo "not ok - base model: $1: $2"; }
+
+for f in config.json model.safetensors tokenizer.json tokenizer_config.json sft_config.ini README.md; do
+    if [ ! -f "$DIR/$f" ]; then
+        notok "files" "$DIR/$f missing (make base-model)"
+        exit 1
+    fi
+done
+bytes=$(cat "$DIR"/* | wc -c)
+if [ "$bytes" -lt 5000000 ]; then ok "all files together are $bytes bytes (< 5 MB)"; else notok "size" "$bytes bytes"; fi
+
+# prompts below are built with the recipe's template
+tmpl=$(sed -n 's/^template = //p' "$DIR/sft_config.ini")
+if [ "$tmpl" = 'Question: {question}\nAnswer:' ]; then ok "recipe template is 'Question: {question}\\nAnswer:'"; else notok "template" "'$tmpl'"; fi
+
+# the recipe's synthetic-task settings, in `softcot data synth` flags
+synth=$(sed -n 's/^synth = //p' "$DIR/sft_config.ini")
+flags=$(printf '%s' "$synth" | tr ',' '\n' | sed -n 's/^\([a-z_]*\)=\(.*\)$/--\1 \2/p' | tr '_' '-' | tr '\n' ' ')
+# shellcheck disable=SC2086
+if ! "$SOFTCOT" data synth --split test --n 4 $flags --out "$tmp/test.jsonl" >/dev/null 2>"$tmp/err"; then
+    notok "test problems" "softcot data synth $flags: $(cat "$tmp/err")"
+    exit 1
+fi
+
+i=0
+while IFS= read -r line; do
+    i=$((i + 1))
+    q=$(printf '%s' "$line" | sed 's/^{"question":"\([^"]*\)".*/\1/')
+    prompt=$(printf 'Question: %s\nAnswer:' "$q")
+    "$SOFTCOT" generate --model "$DIR" --prompt "$prompt" --max-new 200 --greedy >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    # the continuation ends with the boxed integer, then EOS stops generation
+    if [ $rc -eq 0 ] && grep -q 'The final answer is: \\boxed{[0-9][0-9]*}$' "$tmp/out" &&
+        grep -q ' so [a-z]* has [0-9]* [-+*/] [0-9]* = [0-9]*' "$tmp/out"; then
+        ok "problem $i: greedy worked solution ends in a boxed answer"
+    else
+        notok "problem $i: well-formed greedy answer" "status $rc: $(tr '\n' ' ' <"$tmp/out" | tail -c 300) $(head -c 200 "$tmp/err")"
+    fi
+done <"$tmp/test.jsonl"
