@@ -86,6 +86,11 @@ bench: $(BENCH_BIN) $(BUILD)/softcot
 run: all
 	./tools/run_default.sh
 
+# Rebuilds the built-in base model inputs/models/base from scratch (docs/base-model.md).
+.PHONY: base-model
+base-model: all
+	./tools/make_base_model.sh
+
 fuzz:
 	$(MAKE) -C tests/fuzz BUILD=$(abspath build-fuzz)
 

@@ -107,9 +107,15 @@ typedef struct {
     int B, G, cot_max, prompt_len;
 } Case;
 
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
 typedef struct {
     StepStats s;
-    double first_step_seconds;
+    double first_step_seconds, cpu_seconds;
     double mean_cot, mean_prefill, mean_ans;
     int n_rollouts;
 } Result;
@@ -150,8 +156,10 @@ static void run_softcot(const Case *cs, CotMode mode, int steps, Dist *dist, Res
         RolloutBatch rb;
         float *adv = NULL;
         Err err;
+        double c0 = cpu_now();
         if (train_step(&st, &p, &tasks, cs->tok, bench_reward, dist, &res->s, &rb, &adv, &err))
             FATAL("bench_rl: train_step: %s", err.msg);
+        res->cpu_seconds = cpu_now() - c0;
         if (s == 0) res->first_step_seconds = res->s.step_seconds;
         double c = 0, f = 0, a = 0;
         for (int i = 0; i < rb.n; i++) {
@@ -172,7 +180,7 @@ static void run_softcot(const Case *cs, CotMode mode, int steps, Dist *dist, Res
 }
 
 typedef struct {
-    double seconds, gen_seconds, train_seconds, gen_tokens, train_tokens;
+    double seconds, gen_seconds, train_seconds, gen_tokens, train_tokens, cpu_seconds;
 } TwinResult;
 
 static int run_twin(const Case *cs, CotMode mode, const Result *r, int repeats, TwinResult *tw) {
@@ -191,8 +199,9 @@ static int run_twin(const Case *cs, CotMode mode, const Result *r, int repeats, 
     char line[1024];
     int got = 0;
     while (fgets(line, sizeof line, p)) {
-        if (sscanf(line, "twin_rl seconds=%lf gen_seconds=%lf train_seconds=%lf gen_tokens=%lf train_tokens=%lf",
-                   &tw->seconds, &tw->gen_seconds, &tw->train_seconds, &tw->gen_tokens, &tw->train_tokens) == 5)
+        if (sscanf(line, "twin_rl seconds=%lf gen_seconds=%lf train_seconds=%lf gen_tokens=%lf train_tokens=%lf cpu_seconds=%lf",
+                   &tw->seconds, &tw->gen_seconds, &tw->train_seconds, &tw->gen_tokens, &tw->train_tokens,
+                   &tw->cpu_seconds) == 6)
             got = 1;
         else if (line[0] != '#') fprintf(stdout, "#   twin: %s", line);
     }
@@ -207,31 +216,37 @@ static void run_case(const Case *cs, int steps, int want_twin, Dist *dist) {
            cs->name, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->hidden_dim, c->vocab_size,
            c->tied_embeddings ? " tied" : "", cs->model->layout.n_floats / 1e6, cs->B, cs->G, cs->prompt_len,
            cs->cot_max, ANS_MAX);
-    printf("%-5s %10s %10s %10s %8s %9s %9s %10s %10s %8s\n", "mode", "gen tok/s", "train tok/s", "gen share",
-           "s/step", "1st step", "cot/ans", "twin s/st", "twin gen%", "speedup");
+    printf("%-5s %9s %10s %6s %7s %7s %8s %9s %9s %6s %8s %8s\n", "mode", "gen tok/s", "train tok/s",
+           "gen %", "s/step", "cpu s", "cot/ans", "twin s", "twin cpu", "twin gen %", "x (wall)", "x (cpu)");
     fflush(stdout);
     const CotMode modes[2] = {COT_HARD, COT_SOFT};
     for (int k = 0; k < 2; k++) {
         Result r;
         run_softcot(cs, modes[k], steps, dist, &r);
         const StepStats *s = &r.s;
+        TwinResult tw = {0};
+        int have_twin = want_twin && run_twin(cs, modes[k], &r, steps, &tw) == 0;
         char lens[32];
         snprintf(lens, sizeof lens, "%.1f/%.1f", r.mean_cot, r.mean_ans);
-        printf("%-5s %10.1f %10.1f %10.2f %8.2f %9.2f %9s", cot_mode_name(modes[k]), s->gen_tokens / s->gen_seconds,
-               s->train_tokens / s->train_seconds, s->gen_seconds / s->step_seconds, s->step_seconds,
-               r.first_step_seconds, lens);
-        fflush(stdout);
-        TwinResult tw = {0};
-        if (want_twin && run_twin(cs, modes[k], &r, steps, &tw) == 0)
-            printf(" %10.2f %10.2f %7.2fx\n", tw.seconds, tw.gen_seconds / tw.seconds, tw.seconds / s->step_seconds);
+        printf("%-5s %9.1f %10.1f %6.1f %7.2f %7.2f %8s", cot_mode_name(modes[k]), s->gen_tokens / s->gen_seconds,
+               s->train_tokens / s->train_seconds, 100.0 * s->gen_seconds / s->step_seconds, s->step_seconds,
+               r.cpu_seconds, lens);
+        if (have_twin)
+            printf(" %9.2f %9.2f %10.1f %7.2fx %7.2fx\n", tw.seconds, tw.cpu_seconds,
+                   100.0 * tw.gen_seconds / tw.seconds, tw.seconds / s->step_seconds, tw.cpu_seconds / r.cpu_seconds);
         else
-            printf(" %10s %10s %8s\n", "-", "-", "-");
-        printf("#   softcot: gen %.2f s (%.0f rows), train %.2f s (%.0f rows), other %.2f s (rewards, AdamW)\n",
+            printf(" %9s %9s %10s %8s %8s\n", "-", "-", "-", "-", "-");
+        printf("#   softcot: gen %.2f s (%.0f rows), replay fwd+bwd %.2f s (%.0f rows), rest %.2f s (rewards, "
+               "AdamW); first step %.2f s\n",
                s->gen_seconds, s->gen_tokens, s->train_seconds, s->train_tokens,
-               s->step_seconds - s->gen_seconds - s->train_seconds);
-        if (want_twin && tw.seconds > 0)
-            printf("#   twin:    gen %.2f s (%.0f rows), train+AdamW %.2f s (%.0f rows)\n", tw.gen_seconds,
-                   tw.gen_tokens, tw.train_seconds, tw.train_tokens);
+               s->step_seconds - s->gen_seconds - s->train_seconds, r.first_step_seconds);
+        if (have_twin)
+            printf("#   twin:    gen %.2f s (%.0f rows), fwd+bwd+AdamW %.2f s (%.0f rows); softcot/twin s/step "
+                   "%.3f (wall) %.3f (cpu)\n",
+                   tw.gen_seconds, tw.gen_tokens, tw.train_seconds, tw.train_tokens, s->step_seconds / tw.seconds,
+                   r.cpu_seconds / tw.cpu_seconds);
+        else if (want_twin)
+            printf("#   pytorch twin did not run (needs /usr/bin/python3 with torch)\n");
         fflush(stdout);
     }
 }
@@ -270,7 +285,8 @@ int main(int argc, char **argv) {
            getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "(auto)", steps);
     printf("# gen tok/s: decoded rows (CoT, prefill, answer) / generation time (prompt prefill included);\n"
            "# train tok/s: replayed positions / replay fwd+bwd time; gen share: generation / whole step;\n"
-           "# speedup: twin s/step / softcot s/step\n");
+           "# s/step: wall seconds of the whole step; cpu s: process CPU seconds of it (robust on a busy machine);\n"
+           "# x (wall), x (cpu): twin s/step / softcot s/step, i.e. how many times faster softcot is\n");
 
     /* (a) the built-in base model, or a random one of the same kind */
     if (!only || !strcmp(only, "tiny")) {

@@ -125,6 +125,14 @@ out=$($PY "$tmp/check.py" "$tmp/r3.json" 5 3 1,3 hard-greedy,soft-sample 2>&1)
 [ -z "$out" ] && $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["modes"]["hard-greedy"]["frac_stop_string"] > 0.5' "$tmp/r3.json"
 check "stop-string stops are counted${out:+: $out}" $?
 
+# A JSONL file: the first --limit rows of GSM8K test.
+"$SOFTCOT" eval --model "$tmp/m" --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 3 --cot-max 16 \
+    --ans-max 4 --modes hard-greedy,fuzzy-sample --samples 2 --k 1,2 --out "$tmp/r4.json" >/dev/null 2>&1
+check "eval --data gsm8k --limit 3 (exit 0)" $?
+out=$($PY "$tmp/check.py" "$tmp/r4.json" 3 2 1,2 hard-greedy,fuzzy-sample 2>&1)
+[ -z "$out" ] && grep -q '"format":.*"gsm8k"' "$tmp/r4.json"
+check "GSM8K results file is complete${out:+: $out}" $?
+
 # ---- OOD multiple choice: 20 rows of each file ----
 "$SOFTCOT" eval --model "$tmp/m" --ood "$SHARED/data/ood/mmlu_stem_test.jsonl,$SHARED/data/ood/arc_challenge_test.jsonl" \
     --limit 20 --out "$tmp/ood.json" >"$tmp/ood.txt" 2>"$tmp/err.txt"
@@ -160,7 +168,7 @@ expect_error "no model" "--model is required" --synthetic 2
 expect_error "nothing to evaluate" "nothing to evaluate" --model "$tmp/m"
 expect_error "--data and --synthetic together" "either --data or --synthetic" --model "$tmp/m" --data x --synthetic 2
 expect_error "unknown mode" "unknown mode 'soft'" --model "$tmp/m" --synthetic 2 --modes soft
-expect_error "samples below the largest k" "--k 32 needs at least 32 samples" --model "$tmp/m" --synthetic 2 --samples 8
+expect_error "samples below the largest k" "--k 16 needs at least 16 samples" --model "$tmp/m" --synthetic 2 --samples 8
 expect_error "unknown option" "unknown option '--bogus'" --model "$tmp/m" --synthetic 2 --bogus 1
 expect_error "bad integer" "expects an integer" --model "$tmp/m" --synthetic two
 expect_error "missing model directory" "$tmp/nope" --model "$tmp/nope" --synthetic 2

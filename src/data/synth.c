@@ -304,6 +304,7 @@ int synth_generate(const SynthConfig *c, SynthSplit split, int n, Dataset *out, 
     HashSet seen = {0};
     /* enough draws for any reasonable request; a too-small problem space ends here */
     uint64_t limit = 200000 + 400 * (uint64_t)n;
+    if (limit > UINT32_MAX) limit = UINT32_MAX;
     uint32_t j = 0;
     for (; out->n < n && j < limit; j++) {
         Problem p;
