@@ -179,7 +179,7 @@ fi
 
 # ---------------------------------------------------------------- 2. preemption
 # The same config twice on 2 ranks: uninterrupted, then preempted twice.
-steps2=40
+steps2=60
 cfg2="$small --steps=$steps2 --ckpt_every=1000 --keep_ckpts=2"
 t0=$(date +%s)
 ref_job=$(submit sc-ref $cfg2)
@@ -214,7 +214,7 @@ else
 fi
 # (b) as with preemption or `scontrol requeue`: SIGTERM to every process of the job.
 if [ $preempted -eq 1 ] && wait_grep "$out" 'SLURM_RESTART_COUNT=1' 120 &&
-    wait_grep "$run/train.log" "^step ([0-9]+)/$steps2 .*" 5; then
+    wait_grep "$run/train.log" 'resumed from' 60; then
     n0=$(grep -c "^step " "$run/train.log")
     # two more steps after the resume, then requeue from outside
     i=0

@@ -109,6 +109,8 @@ static int validate(const EvalOptions *o, Plan *p, Err *err) {
     memset(p, 0, sizeof *p);
     if (!*o->model) return err_set(err, "--model is required");
     if (*o->data && o->synthetic) return err_set(err, "give either --data or --synthetic, not both");
+    if (!strcmp(o->data, "synthetic"))
+        return err_set(err, "--data synthetic: use --synthetic N (N problems of the synthetic task's test split)");
     if (!*o->data && o->synthetic <= 0 && !*o->ood)
         return err_set(err, "nothing to evaluate: give --data FILE, --synthetic N (N >= 1) or --ood FILE");
     if (o->synthetic < 0) return err_set(err, "--synthetic must be at least 1 (got %d)", o->synthetic);
@@ -165,7 +167,8 @@ static void on_progress(void *ctx, EvalMode mode, long done, long total, long ge
     Progress *p = ctx;
     const double t = now_s();
     const int last = done == total;
-    if (!p->tty && (t - p->last_print < 30.0 || (last && !p->printed))) return;
+    /* log file: a line every 30 s, and the closing line of a mode that had any */
+    if (!p->tty && t - p->last_print < 30.0 && !(last && p->printed)) return;
     if (p->tty && last && seconds < 2.0) {
         if (p->printed) fputs("\r\033[K", stderr);
         p->printed = 0;

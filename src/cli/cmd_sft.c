@@ -37,7 +37,7 @@ typedef struct {
     int synthetic, synth_n;
     char *synth;
     char *template_text, *stop_string, *prefill;
-    int steps, batch, warmup, micro_batch_tokens, seed, log_every;
+    int steps, batch, warmup, micro_batch_tokens, seed, log_every, save_every;
     float lr, min_lr_ratio, weight_decay, beta1, beta2, adam_eps, grad_clip;
     char *out;
 } SftOptions;
@@ -88,6 +88,7 @@ static const OptSpec SPECS[] = {
     {"micro_batch_tokens", OPT_INT, O(micro_batch_tokens), "4096", NULL, "positions per forward/backward call"},
     {"seed", OPT_INT, O(seed), "1234", NULL, "seed of the random init and of the data order"},
     {"log_every", OPT_INT, O(log_every), "50", NULL, "progress line every N steps"},
+    {"save_every", OPT_INT, O(save_every), "0", NULL, "also write the model to OUT.step<N> every N steps (0 = never)"},
     {"out", OPT_STRING, O(out), "", NULL, "output model directory (required)"},
 };
 #undef O
@@ -125,12 +126,12 @@ static double now_s(void) {
 
 /* Writes the model and side files into OUT.tmp, then moves them into OUT: a fresh OUT
  * appears in one rename; an existing one has each file replaced by a rename. */
-static int write_output(const SftOptions *o, const ModelConfig *cfg, const float *params, const char *tok_dir,
-                        Err *err) {
-    size_t n = strlen(o->out);
+static int write_output(const SftOptions *o, const char *out, const ModelConfig *cfg, const float *params,
+                        const char *tok_dir, Err *err) {
+    size_t n = strlen(out);
     char *stage = xmalloc(n + 8);
-    while (n > 1 && o->out[n - 1] == '/') n--; /* "dir/" -> stage "dir.tmp" */
-    snprintf(stage, n + 8, "%.*s.tmp", (int)n, o->out);
+    while (n > 1 && out[n - 1] == '/') n--; /* "dir/" -> stage "dir.tmp" */
+    snprintf(stage, n + 8, "%.*s.tmp", (int)n, out);
     int rc = make_dirs(stage, err);
     if (!rc) rc = model_dir_save(stage, cfg, params, err);
     static const char *const side[] = {"tokenizer.json", "tokenizer_config.json", "tokenizer.bin"};
@@ -145,15 +146,15 @@ static int write_output(const SftOptions *o, const ModelConfig *cfg, const float
         free(ini), free(p);
     }
     struct stat sb;
-    if (!rc && stat(o->out, &sb) != 0) {
-        if (rename(stage, o->out) != 0) rc = err_set(err, "%s: cannot rename from %s: %s", o->out, stage, strerror(errno));
+    if (!rc && stat(out, &sb) != 0) {
+        if (rename(stage, out) != 0) rc = err_set(err, "%s: cannot rename from %s: %s", out, stage, strerror(errno));
     } else if (!rc) {
         DIR *d = opendir(stage);
         struct dirent *e;
         if (!d) rc = err_set(err, "%s: cannot list: %s", stage, strerror(errno));
         while (!rc && (e = readdir(d))) {
             if (e->d_name[0] == '.') continue;
-            char *src = path_join(stage, e->d_name), *dst = path_join(o->out, e->d_name);
+            char *src = path_join(stage, e->d_name), *dst = path_join(out, e->d_name);
             if (rename(src, dst) != 0) rc = err_set(err, "%s: cannot rename from %s: %s", dst, src, strerror(errno));
             free(src), free(dst);
         }
@@ -365,10 +366,20 @@ int cmd_sft(int argc, char **argv) {
             fflush(stdout);
             loss_acc = 0, tok_acc = 0, n_acc = 0, t_last = t;
         }
+        if (o.save_every > 0 && (s + 1) % o.save_every == 0 && s + 1 < o.steps) {
+            /* snapshots for choosing the number of steps; not the final output */
+            size_t n = strlen(o.out) + 32;
+            char *snap = xmalloc(n);
+            snprintf(snap, n, "%s.step%d", o.out, s + 1);
+            model_download_params(&model, host);
+            rc = write_output(&o, snap, &cfg, host, tok_dir, &err);
+            free(snap);
+            t_last = now_s();
+        }
     }
     if (!rc) {
         model_download_params(&model, host);
-        rc = write_output(&o, &cfg, host, tok_dir, &err);
+        rc = write_output(&o, o.out, &cfg, host, tok_dir, &err);
         if (!rc) printf("wrote %s (%.1f s)\n", o.out, now_s() - t0);
     }
     sft_state_free(&st);

@@ -36,6 +36,7 @@ struct TrajWriter {
     int n_tables;
     TTable *t;
     int compressed;
+    int trimmed; /* open_append shrank a dataset (see traj_truncate_to_step) */
 };
 
 static size_t type_size(TrajType t) {
@@ -67,20 +68,6 @@ static const char *type_name(TrajType t) {
     case TRAJ_F32: return "float32";
     default: return "uint8";
     }
-}
-
-/* Dataset access without a raw-data chunk cache. Shrinking a dataset (truncation)
- * rewrites the chunk that straddles the new end through the cache; parallel writes go
- * straight to the file, and the stale cached chunk, flushed at close, would then
- * overwrite rows appended after the truncation (seen with HDF5 1.10.8). Collective I/O
- * does not use the cache anyway. */
-static hid_t dapl_nocache(void) {
-    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    if (dapl >= 0 && H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
-        H5Pclose(dapl);
-        return -1;
-    }
-    return dapl;
 }
 
 /* ------------------------------------------------------------------ schema */
@@ -252,11 +239,9 @@ static hid_t make_dataset(TrajWriter *w, hid_t group, const char *name, TrajType
     int64_t crow = CHUNK_BYTES / ((int64_t)type_size(type) * width);
     hsize_t chunk[2] = {(hsize_t)(crow < 1 ? 1 : crow), (hsize_t)width};
     hid_t space = H5Screate_simple(ndim, dims, maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE), dset = -1;
-    hid_t dapl = dapl_nocache();
-    if (space >= 0 && dcpl >= 0 && dapl >= 0 && H5Pset_chunk(dcpl, ndim, chunk) >= 0 &&
+    if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, ndim, chunk) >= 0 &&
         (level <= 0 || (H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, (unsigned)level) >= 0)))
-        dset = H5Dcreate2(group, name, type_file(type), space, H5P_DEFAULT, dcpl, dapl);
-    if (dapl >= 0) H5Pclose(dapl);
+        dset = H5Dcreate2(group, name, type_file(type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (dset < 0) {
         char why[256];
         h5u_last_error(why, sizeof why);
@@ -406,9 +391,7 @@ static hid_t open_column(TrajWriter *w, TTable *t, const char *name, TrajType ty
         err_set(err, "%s: missing dataset %s/%s (schema differs)", w->path, t->name, name);
         return -1;
     }
-    hid_t dapl = dapl_nocache();
-    hid_t dset = dapl < 0 ? -1 : H5Dopen2(t->group, name, dapl);
-    if (dapl >= 0) H5Pclose(dapl);
+    hid_t dset = H5Dopen2(t->group, name, H5P_DEFAULT);
     if (dset < 0) {
         err_set(err, "%s: cannot open %s/%s", w->path, t->name, name);
         return -1;
@@ -474,7 +457,7 @@ static int open_impl(Dist *d, const char *path, const TrajTable *tables, int n_t
                 if (rows < t->nrows) rc = err_set(err, "%s: %s/%s has %lld rows, fewer than nrows %lld", path, t->name,
                                                   col->name, (long long)rows, (long long)t->nrows);
                 /* Rows beyond nrows come from an append cut short by a crash. */
-                if (!rc && rows > t->nrows) rc = set_rows(col->values, t->nrows, col->width);
+                if (!rc && rows > t->nrows) rc = set_rows(col->values, t->nrows, col->width), w->trimmed = 1;
                 continue;
             }
             char *on = offsets_name(col->name);
@@ -491,8 +474,8 @@ static int open_impl(Dist *d, const char *path, const TrajTable *tables, int n_t
                 break;
             }
             if (col->nvalues > rows) rc = err_set(err, "%s: %s/%s is shorter than its offsets say", path, t->name, col->name);
-            if (!rc && orows > t->nrows + 1) rc = set_rows(col->offsets, t->nrows + 1, 1);
-            if (!rc && rows > col->nvalues) rc = set_rows(col->values, col->nvalues, col->width);
+            if (!rc && orows > t->nrows + 1) rc = set_rows(col->offsets, t->nrows + 1, 1), w->trimmed = 1;
+            if (!rc && rows > col->nvalues) rc = set_rows(col->values, col->nvalues, col->width), w->trimmed = 1;
         }
         /* A file with more columns than declared is a schema difference too. */
         if (!rc) {
@@ -512,10 +495,19 @@ fail:
     return -1;
 }
 
+static int reopen(TrajWriter *w, Err *err);
+
 int traj_open_append(Dist *d, const char *path, const TrajTable *tables, int n_tables, TrajWriter **out, Err *err) {
     int rc = -1;
     H5E_BEGIN_TRY {
         rc = open_impl(d, path, tables, n_tables, out, err);
+        /* Trimming an interrupted append shrank datasets: drop the chunk cache (see
+         * traj_truncate_to_step). */
+        if (rc == 0 && (*out)->trimmed && reopen(*out, err) != 0) {
+            writer_free(*out);
+            *out = NULL;
+            rc = -1;
+        }
     }
     H5E_END_TRY;
     return rc;
@@ -669,10 +661,42 @@ static int truncate_impl(TrajWriter *w, int64_t step, Err *err) {
     return rc;
 }
 
+/* Closes every handle of w and opens the file again into the same writer. */
+static int reopen(TrajWriter *w, Err *err) {
+    int n = w->n_tables;
+    TrajTable *tables = xcalloc((size_t)n, sizeof *tables);
+    for (int i = 0; i < n; i++) {
+        TrajColumn *cols = xcalloc((size_t)w->t[i].n_cols, sizeof *cols);
+        for (int c = 0; c < w->t[i].n_cols; c++) {
+            const TCol *col = &w->t[i].cols[c];
+            cols[c] = (TrajColumn){col->name, col->type, col->width, col->ragged, NULL};
+        }
+        tables[i] = (TrajTable){w->t[i].name, cols, w->t[i].n_cols, NULL};
+    }
+    TrajWriter *fresh = NULL;
+    int rc = H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0 ? err_set(err, "%s: flush failed", w->path) : 0;
+    if (h5u_agree(w->d, rc, err) == 0) rc = open_impl(w->d, w->path, tables, n, &fresh, err);
+    for (int i = 0; i < n; i++) free((void *)tables[i].cols);
+    free(tables);
+    if (rc) return -1;
+    /* Swap the fresh handles into w, so the caller's pointer stays valid. */
+    TrajWriter old = *w;
+    *w = *fresh;
+    *fresh = old;
+    writer_free(fresh);
+    return 0;
+}
+
 int traj_truncate_to_step(TrajWriter *w, int64_t step, Err *err) {
     int rc = -1;
     H5E_BEGIN_TRY {
         rc = truncate_impl(w, step, err);
+        /* Shrinking rewrites the chunk that straddles the new end through HDF5's chunk
+         * cache, while later parallel appends write to the file directly; the stale
+         * cached chunk, flushed at close, then overwrote the appended rows (HDF5 1.10.8,
+         * with and without deflate). Closing and reopening the file after a truncation
+         * flushes and drops that cache first. */
+        if (rc == 0) rc = reopen(w, err);
     }
     H5E_END_TRY;
     return rc;
