@@ -31,11 +31,11 @@ echo "== evaluating the trained model"
 import json, sys
 before, after = (json.load(open(p)) for p in sys.argv[1:3])
 def metrics(r):
-    m = {x["mode"]: x for x in r["modes"]}
-    return (m["hard-greedy"]["greedy_pass1"], m["hard-sample"]["sample_pass1"],
+    m = r["modes"]
+    return (m["hard-greedy"]["greedy_pass_at_1"], m["hard-sample"]["sample_pass_at_1"],
             m["hard-sample"]["pass_at_k"]["32"])
 b, a = metrics(before), metrics(after)
-print("\n%-28s %10s %10s %10s" % ("synthetic test (%d problems)" % before["n_problems"], "before", "after", "change"))
+print("\n%-28s %10s %10s %10s" % ("synthetic test (%d problems)" % before["data"]["n_problems"], "before", "after", "change"))
 for name, x, y in zip(("hard-greedy pass@1", "hard-sample pass@1", "hard-sample pass@32"), b, a):
     print("%-28s %9.1f%% %9.1f%% %+9.1f" % (name, 100 * x, 100 * y, 100 * (y - x)))
 print("(RL with %s CoT tokens)" % sys.argv[3])

@@ -199,6 +199,7 @@ int cmd_train(int argc, char **argv) {
     char *ckpt_dir = path_join(o.out, "checkpoints");
     char *traj_path = path_join(o.out, "trajectories.h5");
     char *config_text = options_dump(TRAIN_OPTS, N_TRAIN_OPTS, &o);
+    char *stop_string = unescape_text(o.stop_string); /* as eval does: config values are one line */
     RunAssets assets;
     TaskSet tasks;
     memset(&tasks, 0, sizeof tasks);
@@ -259,7 +260,7 @@ int cmd_train(int argc, char **argv) {
                      .weight_decay = o.weight_decay,
                      .cot_temperature = mode == COT_HARD ? o.tau_hard : mode == COT_SOFT ? o.tau_soft : o.tau_fuzzy,
                      .noise_gamma = o.noise_gamma, .ans_temperature = o.tau_ans, .cot_max = o.cot_max,
-                     .ans_max = o.ans_max, .stop_string = o.stop_string, .prefill = assets.prefill,
+                     .ans_max = o.ans_max, .stop_string = stop_string, .prefill = assets.prefill,
                      .n_prefill = assets.n_prefill, .prefill_long = assets.prefill_long,
                      .n_prefill_long = assets.n_prefill_long, .micro_batch_tokens = o.micro_batch_tokens,
                      .gen_batch = o.gen_batch, .seed = (uint64_t)o.seed, .grad_clip = o.grad_clip,
@@ -348,7 +349,7 @@ cleanup:
     taskset_free(&tasks);
     run_assets_free(&assets);
     if (lg.log) fclose(lg.log);
-    free(ckpt_dir), free(traj_path), free(config_text);
+    free(ckpt_dir), free(traj_path), free(config_text), free(stop_string);
     options_free_strings(TRAIN_OPTS, N_TRAIN_OPTS, &o);
     dist_finalize(&dist);
     return status;
