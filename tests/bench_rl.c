@@ -22,7 +22,7 @@
  * rollout whatever the advantages, so this changes the numbers, not the amount of work.)
  * Trajectory top-k recording is on (record_topk 8), as in `softcot train`'s defaults.
  *
- * usage: bench_rl [--no-twin] [--only tiny|big] [--steps N]
+ * usage: bench_rl [--no-twin] [--only tiny|big] [--mode hard|soft] [--steps N]
  *   --steps N: RL steps per model and mode (default 2); the last one is reported, the
  *   first one pays for allocating and paging in the replay buffers. */
 #include <math.h>
@@ -115,7 +115,7 @@ static double cpu_now(void) {
 
 typedef struct {
     StepStats s;
-    double first_step_seconds, cpu_seconds;
+    double first_step_seconds, cpu_seconds, first_cpu_seconds;
     double mean_cot, mean_prefill, mean_ans;
     int n_rollouts;
 } Result;
@@ -160,7 +160,7 @@ static void run_softcot(const Case *cs, CotMode mode, int steps, Dist *dist, Res
         if (train_step(&st, &p, &tasks, cs->tok, bench_reward, dist, &res->s, &rb, &adv, &err))
             FATAL("bench_rl: train_step: %s", err.msg);
         res->cpu_seconds = cpu_now() - c0;
-        if (s == 0) res->first_step_seconds = res->s.step_seconds;
+        if (s == 0) res->first_step_seconds = res->s.step_seconds, res->first_cpu_seconds = res->cpu_seconds;
         double c = 0, f = 0, a = 0;
         for (int i = 0; i < rb.n; i++) {
             c += rb.r[i].cot_len;
@@ -209,6 +209,8 @@ static int run_twin(const Case *cs, CotMode mode, const Result *r, int repeats, 
     return got ? 0 : -1;
 }
 
+static const char *only_mode = NULL; /* --mode: run one mode only */
+
 static void run_case(const Case *cs, int steps, int want_twin, Dist *dist) {
     const ModelConfig *c = &cs->model->cfg;
     printf("\n## %s: d=%d layers=%d heads=%d/%d ffn=%d V=%d%s (%.2f M params), B=%d G=%d, prompt %d, "
@@ -221,6 +223,7 @@ static void run_case(const Case *cs, int steps, int want_twin, Dist *dist) {
     fflush(stdout);
     const CotMode modes[2] = {COT_HARD, COT_SOFT};
     for (int k = 0; k < 2; k++) {
+        if (only_mode && strcmp(only_mode, cot_mode_name(modes[k]))) continue;
         Result r;
         run_softcot(cs, modes[k], steps, dist, &r);
         const StepStats *s = &r.s;
@@ -237,9 +240,9 @@ static void run_case(const Case *cs, int steps, int want_twin, Dist *dist) {
         else
             printf(" %9s %9s %10s %8s %8s\n", "-", "-", "-", "-", "-");
         printf("#   softcot: gen %.2f s (%.0f rows), replay fwd+bwd %.2f s (%.0f rows), rest %.2f s (rewards, "
-               "AdamW); first step %.2f s\n",
+               "AdamW); first step %.2f s (cpu %.2f s)\n",
                s->gen_seconds, s->gen_tokens, s->train_seconds, s->train_tokens,
-               s->step_seconds - s->gen_seconds - s->train_seconds, r.first_step_seconds);
+               s->step_seconds - s->gen_seconds - s->train_seconds, r.first_step_seconds, r.first_cpu_seconds);
         if (have_twin)
             printf("#   twin:    gen %.2f s (%.0f rows), fwd+bwd+AdamW %.2f s (%.0f rows); softcot/twin s/step "
                    "%.3f (wall) %.3f (cpu)\n",
@@ -270,8 +273,9 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--no-twin")) want_twin = 0;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) only_mode = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_rl [--no-twin] [--only tiny|big] [--steps N]\n");
+            fprintf(stderr, "usage: bench_rl [--no-twin] [--only tiny|big] [--mode hard|soft] [--steps N]\n");
             return 2;
         }
     }

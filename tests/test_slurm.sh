@@ -13,7 +13,7 @@
 # The cluster is stopped and its state removed on every exit path; every wait is bounded.
 # Skipped (no ok/not ok line) when slurm-wlm or munge is not installed.
 # Environment: SOFTCOT (binary), BUILD; SOFTCOT_SHARED (../shared);
-#   SOFTCOT_SLURM_CTLD_PORT / SOFTCOT_SLURM_SLURMD_PORT (16817 / 16818).
+#   SOFTCOT_SLURM_CTLD_PORT / SOFTCOT_SLURM_SLURMD_PORT (default: two free ports).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 PATH=$PATH:/usr/sbin:/sbin
@@ -31,8 +31,13 @@ case "$SOFTCOT" in /*) ;; *) SOFTCOT=$repo/$SOFTCOT ;; esac
 export SOFTCOT
 SHARED=${SOFTCOT_SHARED:-../shared}
 PY=/usr/bin/python3
-export SOFTCOT_SLURM_CTLD_PORT=${SOFTCOT_SLURM_CTLD_PORT:-16817}
-export SOFTCOT_SLURM_SLURMD_PORT=${SOFTCOT_SLURM_SLURMD_PORT:-16818}
+# Two free TCP ports, so that a developer's own cluster or a parallel run does not clash.
+ports=$($PY -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1", 0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))' 2>/dev/null)
+export SOFTCOT_SLURM_CTLD_PORT=${SOFTCOT_SLURM_CTLD_PORT:-${ports% *}}
+export SOFTCOT_SLURM_SLURMD_PORT=${SOFTCOT_SLURM_SLURMD_PORT:-${ports#* }}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 unset SLURM_JOB_ID SLURM_JOBID SLURM_RESTART_COUNT

@@ -88,7 +88,7 @@ int strmap_put(StrMap *m, const char *key, size_t n, int value) {
     for (;; j = (j + 1) & (m->cap - 1)) {
         Slot *s = &m->slots[j];
         if (s->value < 0) break;
-        if (s->hash == (uint32_t)h && s->len == n && !memcmp(m->keys + s->off, key, n))
+        if (s->hash == (uint32_t)h && s->len == n && (n == 0 || !memcmp(m->keys + s->off, key, n)))
             return s->value;
     }
     if (m->keys_n + n > m->keys_cap) {
@@ -107,7 +107,7 @@ int strmap_get(const StrMap *m, const char *key, size_t n) {
     for (size_t j = h & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
         const Slot *s = &m->slots[j];
         if (s->value < 0) return -1;
-        if (s->hash == (uint32_t)h && s->len == n && !memcmp(m->keys + s->off, key, n))
+        if (s->hash == (uint32_t)h && s->len == n && (n == 0 || !memcmp(m->keys + s->off, key, n)))
             return s->value;
     }
 }
