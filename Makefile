@@ -75,6 +75,14 @@ MPI_ENV = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rma
 test: tests
 	$(MPI_ENV) SOFTCOT=$(abspath $(BUILD))/softcot tests/run.sh $(BUILD)
 
+# Only the Slurm end-to-end test against a local one-node cluster (docs/slurm.md); needs
+# slurm-wlm and munge. `make test` runs it too when sbatch is installed.
+.PHONY: test-slurm
+test-slurm: $(BUILD)/softcot
+	@$(MPI_ENV) SOFTCOT=$(abspath $(BUILD))/softcot BUILD=$(BUILD) sh tests/test_slurm.sh | tee $(BUILD)/test-slurm.log
+	@p=$$(grep -c '^ok - ' $(BUILD)/test-slurm.log); f=$$(grep -c '^not ok - ' $(BUILD)/test-slurm.log); \
+	echo "$$p passed, $$f failed"; [ $$f -eq 0 ] && [ $$p -gt 0 ]
+
 # ASan + UBSan build of everything, in its own build dir, then the whole suite.
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test

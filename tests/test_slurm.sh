@@ -40,6 +40,8 @@ export SOFTCOT_SLURM_CTLD_PORT=${SOFTCOT_SLURM_CTLD_PORT:-${ports% *}}
 export SOFTCOT_SLURM_SLURMD_PORT=${SOFTCOT_SLURM_SLURMD_PORT:-${ports#* }}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
+# Under `make asan`: Open MPI's and HDF5's deliberate exit-time allocations (tests/lsan.supp).
+export LSAN_OPTIONS="suppressions=$repo/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 unset SLURM_JOB_ID SLURM_JOBID SLURM_RESTART_COUNT
 
 tmp=$(mktemp -d /tmp/softcot-slurm-test.XXXXXX)
@@ -61,7 +63,7 @@ cleanup() {
             for p in /proc/[0-9]*; do
                 p=${p#/proc/}
                 [ "$p" = $$ ] && continue
-                tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$tmp" && left="$left $p"
+                { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q "$tmp" && left="$left $p"
             done
             if [ -z "$left" ]; then
                 ok "local cluster stopped, no daemon or job process left behind ($(elapsed) in all)"
@@ -98,7 +100,7 @@ ok "local cluster starts: $(grep -o 'MpiDefault=[a-z0-9]*' "$tmp/start.err" || e
 # --- the model: the built-in base model when present, else stories260K (rewards then 0).
 if [ -s inputs/models/base/config.json ] && [ -s inputs/models/base/model.safetensors ]; then
     model=$repo/inputs/models/base
-    small="--model=$model --batch_prompts=2 --group_size=4 --cot_max=16 --ans_max=8"
+    small="--model=$model --data=synthetic --synth_n=50 --batch_prompts=2 --group_size=4 --cot_max=16 --ans_max=8"
 else
     model=$tmp/stories260K
     if ! "$SOFTCOT" import --llama2c "$SHARED/models/stories260K/stories260K.bin" --out "$model" >"$tmp/import.log" 2>&1; then
@@ -183,8 +185,9 @@ else
 fi
 
 # ---------------------------------------------------------------- 2. preemption
-# The same config twice on 2 ranks: uninterrupted, then preempted twice.
-steps2=60
+# The same config twice on 2 ranks: uninterrupted, then preempted twice (after step >= 3,
+# then 2 steps after the first resume; the run has 30 steps, so both land mid-run).
+steps2=30
 cfg2="$small --steps=$steps2 --ckpt_every=1000 --keep_ckpts=2"
 t0=$(date +%s)
 ref_job=$(submit sc-ref $cfg2)
@@ -285,4 +288,38 @@ if grep -q '^softcot train: .*bogus' "$out" && grep -q 'not requeueing' "$out"; 
     ok "bad config: the error is in the job log: $(grep -m1 '^softcot train: ' "$out")"
 else
     bad "bad config: error in the job log" "$(tr '\n' '|' <"$out" 2>/dev/null)"
+fi
+
+# ---------------------------------------------------------------- 4. mpirun fallback
+# Where srun cannot wire up Open MPI (no PMIx), the script starts the ranks with mpirun
+# inside the allocation; the batch-shell signal must reach them through mpirun too.
+t0=$(date +%s)
+steps4=30
+job=$(SOFTCOT_LAUNCHER=mpirun submit sc-mpirun $small --steps=$steps4)
+run=$sub/outputs/sc-mpirun
+out=$run/slurm-$job.out
+if [ -n "$job" ] && wait_grep "$run/train.log" "^step ([2-9]|[1-9][0-9])/$steps4 " 240; then
+    scancel --signal=USR1 --batch "$job"
+fi
+st=$(wait_done "${job:-none}" 300)
+if [ "$st" = COMPLETED ] && grep -q 'launcher mpirun' "$out" && grep -q 'requeueing job' "$out" &&
+    [ "$(job_field "$job" Restarts)" = 1 ] && grep -q 'resumed from' "$run/train.log" &&
+    grep -q "step $steps4/$steps4 " "$run/train.log"; then
+    ok "mpirun launcher: batch-shell SIGUSR1 reaches the ranks through mpirun, checkpoint, requeue, resume, COMPLETED ($(($(date +%s) - t0))s)"
+else
+    bad "mpirun launcher: signal, requeue and resume" "state $st, Restarts=$(job_field "${job:-0}" Restarts)"
+    dump "$out"
+fi
+
+# ---------------------------------------------------------------- 5. eval template
+t0=$(date +%s)
+mkdir -p "$sub/outputs/sc-eval"
+job=$( (cd "$sub" && sbatch --parsable -J sc-eval "$repo/slurm/eval.sbatch" --model="$model" --synthetic=4 \
+    --modes=hard-greedy,soft-sample --samples=2 --k=1,2 --cot_max=8 --ans_max=4) 2>>"$tmp/sbatch.err" | cut -d';' -f1)
+st=$(wait_done "${job:-none}" 120)
+res=$sub/outputs/sc-eval/eval.json
+if [ "$st" = COMPLETED ] && $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d.get("complete") is True else 1)' "$res" 2>/dev/null; then
+    ok "eval.sbatch: job COMPLETED, outputs/sc-eval/eval.json complete ($(($(date +%s) - t0))s)"
+else
+    bad "eval.sbatch completes with its results" "state $st; $(tail -n 3 "$sub/outputs/sc-eval/slurm-$job.out" 2>/dev/null | tr '\n' '|') $(tail -n 3 "$tmp/sbatch.err" | tr '\n' '|')"
 fi

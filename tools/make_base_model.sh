@@ -17,7 +17,7 @@ work=build/base-model
 SYNTH=${SYNTH:-max_steps=3,max_number=20,max_factor=5,max_value=200,ops=+-*/}
 N_TRAIN=${N_TRAIN:-20000}
 TEMPLATE='Question: {question}\nAnswer:'
-STEPS=${STEPS:-1200}
+STEPS=${STEPS:-550}
 
 mkdir -p "$work" "$out"
 flags=$(printf '%s' "$SYNTH" | tr ',' '\n' | sed -n 's/^\([a-z_]*\)=\(.*\)$/--\1 \2/p' | tr '_' '-' | tr '\n' ' ')

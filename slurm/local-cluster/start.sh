@@ -29,9 +29,9 @@ die() {
     "$here/stop.sh" "$dir" >&2
     exit 1
 }
-# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s.
+# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s (WHAT only documents it).
 wait_until() {
-    local limit=$(($1 * 2)) what=$2 i=0
+    local limit=$(($1 * 2)) i=0
     shift 2
     until "$@" >/dev/null 2>&1; do
         i=$((i + 1))
@@ -49,7 +49,7 @@ for p in munge/munged.pid slurmctld.pid slurmd.pid; do
     alive "$dir/$p" && { say "already running in $dir ($p); run stop.sh $dir first"; exit 1; }
 done
 
-mkdir -p "$dir/munge" "$dir/slurmctld" "$dir/slurmd" || exit 1
+mkdir -p "$dir/munge" "$dir/slurmctld" "$dir/slurmd" "$dir/tmp" || exit 1
 dir=$(cd "$dir" && pwd)
 chmod 700 "$dir" "$dir/munge"
 rm -f "$dir"/*.log "$dir"/munge/munged.log "$dir/env.sh"
@@ -99,9 +99,15 @@ if [ "$mpi" = auto ]; then
         fi
         rm -f "$probe" "$probe.c"
     fi
+    # Reconfigure only once the probe job is gone: a reconfigure while it is completing
+    # loses its termination and holds the node for a minute.
+    no_jobs() { [ -z "$(squeue -h -o %i 2>/dev/null)" ] && node_idle; }
+    wait_until 60 jobs no_jobs || die "the PMIx probe job does not finish: $(squeue 2>&1)"
     if [ "$mpi" != none ]; then
         gen_conf "$mpi"
         scontrol reconfigure || die "scontrol reconfigure failed"
+        sleep 1
+        wait_until 60 node node_idle || die "node $host is not idle after reconfigure: $(sinfo -h -N -o '%N %T %E' 2>&1)"
     fi
     say "MpiDefault=$mpi"
 fi

@@ -32,7 +32,7 @@ stop_pids() {
         sleep 0.1
         t=$((t - 1))
     done
-    for p in "$@"; do alive "$p" && { say "killing $p ($(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null))"; kill -KILL "$p" 2>/dev/null; }; done
+    for p in "$@"; do alive "$p" && { say "killing $p ($({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null))"; kill -KILL "$p" 2>/dev/null; }; done
     sleep 0.2
 }
 # Processes (other than this shell) with an open file or cwd under the state directory.

@@ -252,7 +252,9 @@ int cmd_train(int argc, char **argv) {
     }
     TrajRLInfo tinfo = {.mode = o.mode, .batch_prompts = o.batch_prompts, .group_size = o.group_size,
                         .topk = o.traj_topk, .seed = (uint64_t)o.seed, .config_text = config_text};
-    if (o.traj_every > 0 && traj_rl_open(&dist, traj_path, st.step, &tinfo, &traj, &err)) goto fail_runtime;
+    Err traj_note;
+    if (o.traj_every > 0 && traj_rl_open(&dist, traj_path, st.step, &tinfo, &traj, &traj_note, &err)) goto fail_runtime;
+    if (o.traj_every > 0 && traj_note.msg[0]) log_line(&lg, "softcot train: %s\n", traj_note.msg);
 
     TrainParams p = {.mode = mode, .steps = o.steps, .batch_prompts = o.batch_prompts,
                      .group_size = o.group_size, .lr = o.lr, .min_lr_ratio = o.min_lr_ratio,

@@ -284,7 +284,7 @@ static int deflate_works(TrajWriter *w, int level, char *why, size_t why_size) {
     if (dset >= 0) H5Dclose(dset);
     H5Ldelete(w->file, "compression_probe", H5P_DEFAULT);
     if (h5u_agree(w->d, rc, &e)) {
-        snprintf(why, why_size, "%s", e.msg[0] ? e.msg : "collective write with deflate failed");
+        snprintf(why, why_size, "%.250s", e.msg[0] ? e.msg : "collective write with deflate failed");
         return 0;
     }
     return 1;

@@ -1,5 +1,6 @@
 #include "rl/traj_rl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +75,8 @@ static void rollout_cols(TrajColumn *c, int topk) {
     memcpy(c, cols, sizeof cols);
 }
 
-int traj_rl_open(Dist *d, const char *path, int next_step, const TrajRLInfo *info, TrajRL **out, Err *err) {
+int traj_rl_open(Dist *d, const char *path, int next_step, const TrajRLInfo *info, TrajRL **out,
+                 Err *note, Err *err) {
     TrajColumn rcols[N_ROLLOUT_COLS];
     rollout_cols(rcols, info->topk);
     TrajTable tables[2] = {
@@ -86,11 +88,23 @@ int traj_rl_open(Dist *d, const char *path, int next_step, const TrajRLInfo *inf
     t->topk = info->topk > 0 ? info->topk : 1;
     CotMode m;
     t->mode = cot_mode_parse(info->mode, &m, NULL) == 0 ? (int)m : -1;
-    int rc;
+    int rc = -1;
+    if (note) note->msg[0] = '\0';
     if (next_step > 0 && file_exists(path)) {
         rc = traj_open_append(d, path, tables, 2, &t->w, err);
         if (rc == 0) rc = traj_truncate_to_step(t->w, next_step - 1, err);
-    } else {
+        if (rc != 0) {
+            /* A hard kill during an append can leave HDF5 metadata unreadable: keep the
+             * damaged file for inspection and start a new one rather than refuse to run. */
+            char *aside = xmalloc(strlen(path) + 32);
+            sprintf(aside, "%s.unreadable-%d", path, next_step);
+            if (d->rank == 0) rename(path, aside);
+            dist_barrier(d);
+            if (note) err_set(note, "%s (moved to %s; a new trajectory file starts at step %d)", err->msg, aside, next_step);
+            free(aside);
+        }
+    }
+    if (rc != 0) {
         IoAttr attrs[] = {
             {.name = "mode", .type = IO_ATTR_STR, .str = info->mode},
             {.name = "batch_prompts", .type = IO_ATTR_I64, .i64 = info->batch_prompts},

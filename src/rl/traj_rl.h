@@ -27,8 +27,11 @@ typedef struct {
 } TrajRLInfo;
 
 /* Collective. Starting at step 0 creates (replaces) path; resuming at next_step > 0
- * reopens it and drops rows of steps >= next_step, so every step appears exactly once. */
-int traj_rl_open(Dist *d, const char *path, int next_step, const TrajRLInfo *info, TrajRL **out, Err *err);
+ * reopens it and drops rows of steps >= next_step, so every step appears exactly once.
+ * If the file cannot be reopened (damaged by a hard kill), it is moved aside, a new one
+ * is started, and note->msg says so (otherwise note->msg is ""). */
+int traj_rl_open(Dist *d, const char *path, int next_step, const TrajRLInfo *info, TrajRL **out,
+                 Err *note, Err *err);
 /* Collective. Appends the step's statistics (rank 0's row) and, if with_rollouts, this
  * rank's rollouts with their advantages. */
 int traj_rl_append(TrajRL *t, const StepStats *s, const RolloutBatch *b, const float *adv,
