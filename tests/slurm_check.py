@@ -1,11 +1,13 @@
 """slurm_check.py — h5py checks for tests/test_slurm.sh (run with /usr/bin/python3).
 
 Usage:
-  slurm_check.py same-ckpt A.h5 B.h5
+  slurm_check.py same-ckpt A.h5 B.h5 [--require-update]
       Two checkpoints hold the same state bit for bit: every dataset (parameters, AdamW m
       and v, data order) byte-identical, and the same step, cursor, seed, world size, task
       count, mode, bad-step count and config (the `out` line excepted: the runs differ in
-      their directory). Prints one ok / not ok line.
+      their directory). With --require-update the AdamW first moments must also be nonzero
+      somewhere (the run really updated its weights, so the comparison is not vacuous).
+      Prints one ok / not ok line.
   slurm_check.py traj-once FILE STEPS ROLLOUTS_PER_STEP
       Every step 0..STEPS-1 appears exactly once in the per-step table (steps/step) and
       exactly ROLLOUTS_PER_STEP times in the per-rollout table (rollouts/step), and no
@@ -39,7 +41,7 @@ def config_without_out(text):
     return "\n".join(l for l in text.split("\n") if not l.startswith("out ="))
 
 
-def same_ckpt(a, b):
+def same_ckpt(a, b, require_update=False):
     name = "checkpoints %s and %s hold bit-identical state" % (a.split("/")[-1], b.split("/")[-1])
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         na, nb = datasets(fa), datasets(fb)
@@ -54,8 +56,12 @@ def same_ckpt(a, b):
         if config_without_out(fa.attrs.get("config", "")) != config_without_out(fb.attrs.get("config", "")):
             diff.append("attribute config")
         groups = sorted({n.split("/")[0] for n in na})
+        updated = any(np.any(fa[n][()] != 0) for n in na if n.startswith("adam_m/"))
+        if require_update and not updated:
+            diff.append("AdamW m is zero everywhere: no update happened, the comparison proves nothing")
         report(not diff and {"params", "adam_m", "adam_v"} <= set(groups),
-               name + " (%d datasets in %s; step %s)" % (len(na), ",".join(groups), fa.attrs.get("step")),
+               name + " (%d datasets in %s; step %s; weights updated: %s)"
+               % (len(na), ",".join(groups), fa.attrs.get("step"), "yes" if updated else "no, zero rewards"),
                "differ: " + "; ".join(diff[:6]))
 
 
@@ -103,7 +109,7 @@ def traj_same(a, b):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "same-ckpt":
-        same_ckpt(sys.argv[2], sys.argv[3])
+        same_ckpt(sys.argv[2], sys.argv[3], "--require-update" in sys.argv[4:])
     elif cmd == "traj-once":
         traj_once(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "traj-same":

@@ -23,7 +23,7 @@ if [ "$bytes" -lt 5000000 ]; then ok "all files together are $bytes bytes (< 5 M
 
 # prompts below are built with the recipe's template
 tmpl=$(sed -n 's/^template = //p' "$DIR/sft_config.ini")
-if [ "$tmpl" = 'Question: {question}\nAnswer:' ]; then ok "recipe template is 'Question: {question}\\nAnswer:'"; else notok "template" "'$tmpl'"; fi
+if [ "$tmpl" = 'Question: {question}\nAnswer:' ]; then ok "recipe template is the documented one"; else notok "template" "'$tmpl'"; fi
 
 # the recipe's synthetic-task settings, in `softcot data synth` flags
 synth=$(sed -n 's/^synth = //p' "$DIR/sft_config.ini")

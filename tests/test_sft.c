@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/lr_schedule.h"
+#include "data/synth.h"
 #include "model/init.h"
 #include "model/model.h"
 #include "rl/mstr.h"
@@ -67,23 +68,24 @@ static const SftFormat FMT = {.template_text = "Q: {question}\nA:", .stop_string
 
 static ModelConfig tiny_config(void) {
     ModelConfig c = {.arch = ARCH_LLAMA, .dim = 32, .hidden_dim = 64, .n_layers = 2, .n_heads = 4,
-                     .n_kv_heads = 2, .head_dim = 8, .vocab_size = 258, .max_seq = 256, .norm_eps = 1e-5f,
+                     .n_kv_heads = 2, .head_dim = 8, .vocab_size = 258, .max_seq = 512, .norm_eps = 1e-5f,
                      .rope_theta = 10000.0f, .tied_embeddings = 1, .bos_id = BOS, .n_eos = 1, .eos_ids = {EOS}};
     return c;
 }
 
-/* A handful of small synthetic word problems with worked solutions. */
-static const char *PROBLEMS[][3] = {
-    {"Ann has 3 apples and buys 4 more. How many apples does she have?", "Ann has 3 + 4 = 7 apples.", "7"},
-    {"Bob had 9 pens and gave away 5. How many pens are left?", "Bob has 9 - 5 = 4 pens left.", "4"},
-    {"A box holds 6 eggs. How many eggs are in 2 boxes?", "There are 6 * 2 = 12 eggs.", "12"},
-    {"Cy splits 8 cards among 4 friends. How many cards does each get?", "Each gets 8 / 4 = 2 cards.", "2"},
-    {"Dee reads 5 pages a day for 3 days. How many pages?", "Dee reads 5 * 3 = 15 pages.", "15"},
-    {"Eli has 7 coins and finds 6 more. How many coins?", "Eli has 7 + 6 = 13 coins.", "13"},
-    {"Fay baked 12 buns and ate 3. How many are left?", "Fay has 12 - 3 = 9 buns left.", "9"},
-    {"Gus walks 2 miles a day for 4 days. How far does he walk?", "Gus walks 2 * 4 = 8 miles.", "8"},
-};
-enum { N_PROBLEMS = sizeof PROBLEMS / sizeof PROBLEMS[0] };
+/* A handful of problems of the built-in synthetic task (1-2 operations, so that the
+ * byte-level examples stay short). */
+enum { N_PROBLEMS = 8 };
+static Dataset synthetic_problems(void) {
+    SynthConfig sc;
+    synth_config_default(&sc);
+    sc.max_steps = 2;
+    Dataset ds;
+    Err err;
+    if (synth_generate(&sc, SYNTH_TRAIN, N_PROBLEMS, &ds, &err)) FATAL("%s", err.msg);
+    return ds;
+}
+
 
 static float *train_run(const Tokenizer *tok, const SftExample *set, int n, float lr, uint64_t seed, int steps,
                         double *first_loss, double *last_loss) {
@@ -96,7 +98,7 @@ static float *train_run(const Tokenizer *tok, const SftExample *set, int n, floa
     Model m;
     model_init(&m, &c, host);
     SftState st;
-    sft_state_init(&st, &m, 1024, 4, 256);
+    sft_state_init(&st, &m, 2048, 4, 512);
     SftParams p = {.steps = steps, .warmup = 3, .batch = 4, .lr = lr, .min_lr_ratio = 0.1f, .beta1 = 0.9f,
                    .beta2 = 0.95f, .adam_eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f, .seed = seed};
     Err err;
@@ -175,8 +177,10 @@ int main(void) {
 
     /* ---- the examples ---- */
     SftExample set[N_PROBLEMS];
+    Dataset ds = synthetic_problems();
     for (int i = 0; i < N_PROBLEMS; i++)
-        CHECK(sft_example_build(tok, &FMT, PROBLEMS[i][0], PROBLEMS[i][1], PROBLEMS[i][2], &set[i], &err) == 0);
+        CHECK(sft_example_build(tok, &FMT, ds.items[i].question, ds.items[i].solution, ds.items[i].gold, &set[i], &err) == 0);
+    dataset_free(&ds);
 
     /* ---- loss = double-precision mean of -log softmax on exactly the target rows ---- */
     {
@@ -189,7 +193,7 @@ int main(void) {
         Model m;
         model_init(&m, &c, host);
         SftState st;
-        sft_state_init(&st, &m, 512, 8, 256);
+        sft_state_init(&st, &m, 1024, 8, 512);
         const SftExample *two[2] = {&set[0], &set[1]};
         long n_t;
         double nll = sft_nll(&st, two, 2, 0, 0.0f, &n_t);
@@ -199,7 +203,7 @@ int main(void) {
         memcpy(toks, set[0].ids, sizeof(int) * set[0].n);
         memcpy(toks + set[0].n, set[1].ids, sizeof(int) * set[1].n);
         RunState rs;
-        runstate_init(&rs, &c, (RunShape){.max_rows = 512, .n_slots = 2, .max_seq = 256, .train = 0});
+        runstate_init(&rs, &c, (RunShape){.max_rows = 1024, .n_slots = 2, .max_seq = 512, .train = 0});
         ForwardInput in = {.n_seq = 2, .slot = slot, .start = start, .len = len, .tokens = toks};
         int rows = model_forward(&m, &rs, &in, 0);
         float *z = xmalloc(sizeof(float) * (size_t)rows * c.vocab_size);
@@ -227,7 +231,7 @@ int main(void) {
         sft_nll(&st, two, 2, 1, 1.0f / (float)n_t, &n_t);
         dev_download(g_full, st.grads, P * sizeof(float));
         SftState st1;
-        sft_state_init(&st1, &m, 256, 1, 256);
+        sft_state_init(&st1, &m, 512, 1, 512);
         dev_zero(st1.grads, P * sizeof(float));
         sft_nll(&st1, two, 2, 1, 1.0f / (float)n_t, &n_t);
         dev_download(g_micro, st1.grads, P * sizeof(float));
@@ -265,7 +269,8 @@ int main(void) {
     const int steps = 30;
     double l0, l1;
     float *w_a = train_run(tok, set, N_PROBLEMS, 1e-2f, 1, steps, &l0, &l1);
-    TEST_EXPECT(l1 < 0.6 * l0, "30 SFT steps lower the loss by more than 40%", "first %.4f, after %.4f", l0, l1);
+    printf("# SFT loss: first step %.4f, after 30 steps %.4f\n", l0, l1);
+    TEST_EXPECT(l1 < 0.75 * l0, "30 SFT steps lower the loss by more than 25% (uniform: log 258 = 5.55)", "first %.4f, after %.4f", l0, l1);
     ModelConfig c = tiny_config();
     ParamLayout L;
     ParamOffsets O;

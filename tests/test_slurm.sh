@@ -97,19 +97,28 @@ fi
 . "$cluster/env.sh"
 ok "local cluster starts: $(grep -o 'MpiDefault=[a-z0-9]*' "$tmp/start.err" || echo 'MpiDefault=none') ($(elapsed))"
 
-# --- the model: the built-in base model when present, else stories260K (rewards then 0).
+# --- the model and configs. With the built-in base model (inputs/models/base): the
+# built-in default config (B=4, G=16, real rewards, so weights change). Without it:
+# stories260K imported from shared/ with a small config (rewards are all 0 there).
 if [ -s inputs/models/base/config.json ] && [ -s inputs/models/base/model.safetensors ]; then
     model=$repo/inputs/models/base
-    small="--model=$model --data=synthetic --synth_n=50 --batch_prompts=2 --group_size=4 --cot_max=16 --ans_max=8"
+    base=1
+    default="--model=$model"                   # the defaults, with an absolute model path
+    per_step=64                                # batch_prompts * group_size
+    steps2=16
 else
     model=$tmp/stories260K
+    base=0
     if ! "$SOFTCOT" import --llama2c "$SHARED/models/stories260K/stories260K.bin" --out "$model" >"$tmp/import.log" 2>&1; then
         bad "import stories260K" "$(tail -n 5 "$tmp/import.log" | tr '\n' '|')"
         exit 1
     fi
-    small="--model=$model --data=synthetic --synth_n=50 --batch_prompts=2 --group_size=4 --cot_max=16 --ans_max=8"
+    default="--model=$model --data=synthetic --synth_n=50 --batch_prompts=2 --group_size=4 --cot_max=16 --ans_max=8"
+    per_step=8
+    steps2=30
 fi
-per_step=8 # batch_prompts * group_size
+small="--model=$model --data=synthetic --synth_n=50 --batch_prompts=2 --group_size=4 --cot_max=16 --ans_max=8"
+echo "# model $model ($([ $base = 1 ] && echo 'built-in base model, default config' || echo 'stories260K: no inputs/models/base yet'))"
 
 job_field() { # JOBID FIELD: one field of `scontrol show job`
     scontrol show job -o "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
@@ -152,7 +161,7 @@ submit() {
 # ---------------------------------------------------------------- 1. short run
 t0=$(date +%s)
 steps1=3
-job=$(submit sc-short $small --steps=$steps1 --ckpt_every=2)
+job=$(submit sc-short $default --steps=$steps1 --ckpt_every=2)
 run=$sub/outputs/sc-short
 if [ -z "$job" ]; then
     bad "sbatch slurm/train.sbatch" "$(tail -n 5 "$tmp/sbatch.err" | tr '\n' '|')"
@@ -186,9 +195,8 @@ fi
 
 # ---------------------------------------------------------------- 2. preemption
 # The same config twice on 2 ranks: uninterrupted, then preempted twice (after step >= 3,
-# then 2 steps after the first resume; the run has 30 steps, so both land mid-run).
-steps2=30
-cfg2="$small --steps=$steps2 --ckpt_every=1000 --keep_ckpts=2"
+# then 2 steps after the first resume; the run has 16-30 steps, so both land mid-run).
+cfg2="$default --steps=$steps2 --ckpt_every=1000 --keep_ckpts=2"
 t0=$(date +%s)
 ref_job=$(submit sc-ref $cfg2)
 ref=$sub/outputs/sc-ref
@@ -256,7 +264,8 @@ if [ -n "$job" ]; then
         bad "preemption: final weights bit-identical" "cmp $(cmp "$ref/final/model.safetensors" "$run/final/model.safetensors" 2>&1)"
     fi
     if [ -s "$ref/checkpoints/ckpt_$steps2.h5" ] && [ -s "$run/checkpoints/ckpt_$steps2.h5" ]; then
-        $PY tests/slurm_check.py same-ckpt "$ref/checkpoints/ckpt_$steps2.h5" "$run/checkpoints/ckpt_$steps2.h5" |
+        $PY tests/slurm_check.py same-ckpt "$ref/checkpoints/ckpt_$steps2.h5" "$run/checkpoints/ckpt_$steps2.h5" \
+            $([ $base = 1 ] && echo --require-update) |
             sed 's/^\(n*o*t* *ok - \)/\1preemption: /'
     else
         bad "preemption: final checkpoints" "missing ckpt_$steps2.h5 in $(ls "$ref/checkpoints" "$run/checkpoints" 2>&1 | tr '\n' ' ')"
@@ -294,7 +303,7 @@ fi
 # Where srun cannot wire up Open MPI (no PMIx), the script starts the ranks with mpirun
 # inside the allocation; the batch-shell signal must reach them through mpirun too.
 t0=$(date +%s)
-steps4=30
+steps4=16
 job=$(SOFTCOT_LAUNCHER=mpirun submit sc-mpirun $small --steps=$steps4)
 run=$sub/outputs/sc-mpirun
 out=$run/slurm-$job.out

@@ -11,8 +11,8 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bin=build/softcot
-out=inputs/models/base
-work=build/base-model
+out=${OUT:-inputs/models/base}
+work=${WORK:-build/base-model}
 # The task difficulty (data/synth.h knobs) and the prompt template of the recipe.
 SYNTH=${SYNTH:-max_steps=3,max_number=20,max_factor=5,max_value=200,ops=+-*/}
 N_TRAIN=${N_TRAIN:-20000}

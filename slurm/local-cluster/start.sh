@@ -9,8 +9,9 @@
 # Environment: SOFTCOT_SLURM_CTLD_PORT (6817), SOFTCOT_SLURM_SLURMD_PORT (6818),
 #   SOFTCOT_SLURM_CPUS (2), SOFTCOT_SLURM_MPI (auto: pmix when srun --mpi=pmix can start
 #   a 2-rank Open MPI program here, else none).
-# On success prints `export SLURM_CONF=STATE_DIR/slurm.conf` (also in STATE_DIR/env.sh):
-# source it before sbatch/squeue/scontrol. Stop with slurm/local-cluster/stop.sh STATE_DIR.
+# On success prints `export SLURM_CONF=STATE_DIR/slurm.conf`; source STATE_DIR/env.sh
+# (that line, plus `export SOFTCOT_LAUNCHER=mpirun` when PMIx does not work here) before
+# sbatch/squeue/scontrol. Stop with slurm/local-cluster/stop.sh STATE_DIR.
 # Exit status: 0 up; 1 failed (the daemons started so far are stopped again).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -113,5 +114,7 @@ if [ "$mpi" = auto ]; then
 fi
 
 echo "export SLURM_CONF=$SLURM_CONF" >"$dir/env.sh"
+# Without working PMIx, tell the sbatch templates to start the ranks with mpirun.
+[ "$mpi" = none ] && echo "export SOFTCOT_LAUNCHER=mpirun" >>"$dir/env.sh"
 say "up: node $host, $cpus CPUs, state in $dir"
 echo "export SLURM_CONF=$SLURM_CONF"

@@ -307,7 +307,7 @@ int cmd_sft(int argc, char **argv) {
     SftFormat fmt = {.template_text = tmpl, .stop_string = stop, .prefill = prefill};
     int n_use = o.max_examples > 0 && o.max_examples < ds.n ? o.max_examples : ds.n;
     set = xcalloc((size_t)n_use, sizeof *set);
-    int longest = 0;
+    int longest = 0, shortest = 1 << 30;
     long target_tokens = 0;
     for (int i = 0; i < n_use; i++) {
         const Problem *pr = &ds.items[i];
@@ -326,6 +326,7 @@ int cmd_sft(int argc, char **argv) {
             goto bad;
         }
         longest = set[n_set].n > longest ? set[n_set].n : longest;
+        shortest = set[n_set].n < shortest ? set[n_set].n : shortest;
         target_tokens += set[n_set].n - set[n_set].n_prompt;
         n_set++;
     }
@@ -335,7 +336,10 @@ int cmd_sft(int argc, char **argv) {
     Model model;
     model_init(&model, &cfg, host);
     int max_rows = o.micro_batch_tokens > longest ? o.micro_batch_tokens : longest;
-    int max_seqs = max_rows / 8 > 0 ? max_rows / 8 : 1; /* examples are never shorter than a few tokens */
+    /* KV-cache slots: as many examples as one micro-batch can hold, at most a batch */
+    int max_seqs = max_rows / shortest;
+    if (max_seqs > o.batch) max_seqs = o.batch;
+    if (max_seqs < 1) max_seqs = 1;
     SftState st;
     sft_state_init(&st, &model, max_rows, max_seqs, longest);
     SftParams sp = {.steps = o.steps, .warmup = o.warmup, .batch = o.batch, .lr = o.lr,

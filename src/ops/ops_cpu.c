@@ -195,6 +195,31 @@ void op_attention_forward(float *out, float *lse, const float *q, const float *k
         for (int h = 0; h < n_heads; h++) {
             const float *K = k_cache + slot_off + (size_t)(h / group) * hs;
             const float *V = v_cache + slot_off + (size_t)(h / group) * hs;
+            if (len == 1) {
+                /* One query (a decode step): plain loops beat two tiny sgemm calls, whose
+                 * packing overhead dominates at M = 1. */
+                const int nk = start + 1;
+                const float *Q = q + (size_t)row0 * q_dim + (size_t)h * hs;
+                float *O = out + (size_t)row0 * q_dim + (size_t)h * hs;
+                float mx = -FLT_MAX;
+                for (int j = 0; j < nk; j++) {
+                    const float *kj = K + (size_t)j * kv_dim;
+                    float dot = 0;
+                    for (int c = 0; c < hs; c++) dot += Q[c] * kj[c];
+                    S[j] = dot * scale;
+                    mx = S[j] > mx ? S[j] : mx;
+                }
+                for (int j = 0; j < nk; j++) S[j] = vexpf(S[j] - mx);
+                const float sum = sum_f32(S, nk), inv = 1.0f / sum;
+                for (int c = 0; c < hs; c++) O[c] = 0.0f;
+                for (int j = 0; j < nk; j++) {
+                    const float *vj = V + (size_t)j * kv_dim;
+                    const float w = S[j] * inv;
+                    for (int c = 0; c < hs; c++) O[c] += w * vj[c];
+                }
+                lse[(size_t)row0 * n_heads + h] = mx + logf(sum);
+                continue;
+            }
             for (int i0 = 0; i0 < len; i0 += ATTN_ROW_BLOCK) {
                 const int mb = len - i0 < ATTN_ROW_BLOCK ? len - i0 : ATTN_ROW_BLOCK;
                 const int nk = start + i0 + mb; /* keys visible to the last row of the block */
