@@ -13,7 +13,8 @@
 # The cluster is stopped and its state removed on every exit path; every wait is bounded.
 # Skipped (no ok/not ok line) when slurm-wlm or munge is not installed.
 # Environment: SOFTCOT (binary), BUILD; SOFTCOT_SHARED (../shared);
-#   SOFTCOT_SLURM_CTLD_PORT / SOFTCOT_SLURM_SLURMD_PORT (default: two free ports).
+#   SOFTCOT_SLURM_CTLD_PORT / SOFTCOT_SLURM_SLURMD_PORT (default: two free ports);
+#   SOFTCOT_SLURM_TEST_BUDGET: seconds for all waits together (600).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 PATH=$PATH:/usr/sbin:/sbin
@@ -44,11 +45,21 @@ export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export LSAN_OPTIONS="suppressions=$repo/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 unset SLURM_JOB_ID SLURM_JOBID SLURM_RESTART_COUNT
 
+# Every wait below is also capped by one deadline for the whole test, so that a hung job
+# or a broken cluster costs at most this long before the remaining checks fail fast.
+budget=${SOFTCOT_SLURM_TEST_BUDGET:-600}
 tmp=$(mktemp -d /tmp/softcot-slurm-test.XXXXXX)
 cluster=$tmp/cluster
 sub=$tmp/submit # the submit directory: outputs/<job name>/ is created under it
 mkdir -p "$sub/outputs"
 t_start=$(date +%s)
+deadline=$((t_start + budget))
+# capped SECONDS: SECONDS, or what is left of the budget if that is less (at least 1).
+capped() {
+    left=$((deadline - $(date +%s)))
+    [ "$left" -lt 1 ] && left=1
+    [ "$1" -lt "$left" ] && echo "$1" || echo "$left"
+}
 
 ok() { echo "ok - $1"; }
 bad() { echo "not ok - $1: $2"; }
@@ -126,7 +137,8 @@ job_field() { # JOBID FIELD: one field of `scontrol show job`
 # wait_done JOBID SECONDS: waits until the job reaches a final state; prints it.
 wait_done() {
     i=0
-    while [ $i -lt $(($2 * 2)) ]; do
+    lim=$(capped "$2")
+    while [ $i -lt $((lim * 2)) ]; do
         st=$(job_field "$1" JobState)
         case "$st" in
         COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
@@ -137,13 +149,14 @@ wait_done() {
         sleep 0.5
         i=$((i + 1))
     done
-    echo "still ${st:-unknown} after $2 s"
+    echo "still ${st:-unknown} after $lim s$([ "$lim" -lt "$2" ] && echo " (test budget of $budget s used up)")"
     return 1
 }
 # wait_grep FILE PATTERN SECONDS: waits until FILE has a line matching PATTERN (ERE).
 wait_grep() {
     i=0
-    while [ $i -lt $(($3 * 5)) ]; do
+    lim=$(capped "$3")
+    while [ $i -lt $((lim * 5)) ]; do
         grep -Eq "$2" "$1" 2>/dev/null && return 0
         sleep 0.2
         i=$((i + 1))
@@ -234,28 +247,34 @@ if [ $preempted -eq 1 ] && wait_grep "$out" 'SLURM_RESTART_COUNT=1' 120 &&
     n0=$(grep -c "^step " "$run/train.log")
     # two more steps after the resume, then requeue from outside
     i=0
-    while [ $i -lt 600 ] && [ "$(grep -c "^step " "$run/train.log")" -lt $((n0 + 2)) ]; do sleep 0.2; i=$((i + 1)); done
+    lim=$(capped 120)
+    while [ $i -lt $((lim * 5)) ] && [ "$(grep -c "^step " "$run/train.log")" -lt $((n0 + 2)) ]; do sleep 0.2; i=$((i + 1)); done
     if [ "$(job_field "$job" JobState)" = RUNNING ] && scontrol requeue "$job" 2>"$tmp/requeue.err"; then
-        if wait_grep "$out" 'SLURM_RESTART_COUNT=2' 120; then
+        if wait_grep "$out" 'SLURM_RESTART_COUNT=2' 120 && grep -q 'already requeued by Slurm' "$out"; then
             s2=$(sed -n 's/.*checkpointed at step \([0-9]*\).*/\1/p' "$run/train.log" | sed -n 2p)
-            ok "preemption: scontrol requeue -> SIGTERM, checkpointed at step ${s2:-?}, restarted (SLURM_RESTART_COUNT=2)"
+            ok "preemption: scontrol requeue -> SIGTERM, checkpointed at step ${s2:-?}, script sees the job already requeued, restarted (SLURM_RESTART_COUNT=2)"
         else
-            bad "preemption: scontrol requeue restarts the job" "no SLURM_RESTART_COUNT=2 in the log"
+            bad "preemption: scontrol requeue restarts the job" "no SLURM_RESTART_COUNT=2 or no 'already requeued by Slurm' in the log"
             dump "$out"
         fi
     else
         bad "preemption: scontrol requeue of the resumed job" "state $(job_field "$job" JobState); $(cat "$tmp/requeue.err")"
     fi
+elif [ $preempted -eq 1 ]; then
+    bad "preemption: the requeued job restarts and resumes from its checkpoint" \
+        "restart logged: $(grep -c 'SLURM_RESTART_COUNT=1' "$out"), resumed: $(grep -c 'resumed from' "$run/train.log")"
 fi
 if [ -n "$job" ]; then
     st=$(wait_done "$job" 300)
     restarts=$(job_field "$job" Restarts)
-    resumed=$(grep -c 'resumed from .*checkpoints/ckpt_[0-9]*.h5 at step' "$run/train.log")
-    if [ "$st" = COMPLETED ] && [ "$restarts" = 2 ] && [ "$resumed" = 2 ] &&
+    # the steps it resumed at must be the steps it checkpointed at when signalled
+    resumed=$(sed -n 's/.*resumed from .*checkpoints\/ckpt_[0-9]*\.h5 at step \([0-9]*\).*/\1/p' "$run/train.log" | tr '\n' ' ')
+    signalled=$(sed -n 's/.*checkpointed at step \([0-9]*\).*/\1/p' "$run/train.log" | tr '\n' ' ')
+    if [ "$st" = COMPLETED ] && [ "$restarts" = 2 ] && [ "$(echo $resumed | wc -w)" = 2 ] && [ "$resumed" = "$signalled" ] &&
         grep -q "step $steps2/$steps2 " "$run/train.log" && [ -s "$run/final/model.safetensors" ]; then
-        ok "preemption: job COMPLETED after Restarts=$restarts, resumed twice from its checkpoints, finished step $steps2 ($(($(date +%s) - t0))s)"
+        ok "preemption: job COMPLETED after Restarts=$restarts, resumed at steps ${resumed% } (where it checkpointed), finished step $steps2 ($(($(date +%s) - t0))s)"
     else
-        bad "preemption: job finishes after two requeues" "state $st, Restarts=$restarts, resumed $resumed times"
+        bad "preemption: job finishes after two requeues" "state $st, Restarts=$restarts, checkpointed at steps [$signalled], resumed at steps [$resumed]"
         dump "$out"
     fi
     if [ -s "$ref/final/model.safetensors" ] && cmp -s "$ref/final/model.safetensors" "$run/final/model.safetensors"; then

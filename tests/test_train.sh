@@ -33,7 +33,7 @@ check "learning rate 0 leaves the weights bit-identical" $?
 
 # Same seed, same everything: bit-identical weights and optimizer state; soft and fuzzy.
 for mode in soft fuzzy hard; do
-    "$SOFTCOT" train $SMALL --steps 3 --mode $mode --out "$tmp/a_$mode" >/dev/null 2>&1
+    "$SOFTCOT" train $SMALL --steps 3 --mode $mode --out "$tmp/a_$mode" >"$tmp/a_$mode.log" 2>&1 || echo "# run a_$mode failed: $(tail -n 3 "$tmp/a_$mode.log")"
     "$SOFTCOT" train $SMALL --steps 3 --mode $mode --out "$tmp/b_$mode" >/dev/null 2>&1
     compare "$mode: two runs with the same seed" weights "$tmp/a_$mode" "$tmp/b_$mode"
     compare "$mode: same optimizer state" state "$tmp/a_$mode" "$tmp/b_$mode"
