@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 STEPS=8
 ARGS="$SMALL --steps $STEPS --ckpt_every 1 --keep_ckpts 2"
-export SOFTCOT_TEST_CKPT_DELAY_MS=20
+export SOFTCOT_TEST_CKPT_DELAY_MS=5
 
 start=$(date +%s%N)
 "$SOFTCOT" train $ARGS --out "$tmp/ref" >"$tmp/ref.log" 2>&1 || { bad "reference run" "$(tail -n 3 "$tmp/ref.log")"; echo "0/$N bit-identical"; exit 1; }

@@ -45,3 +45,20 @@ for sig in USR1 TERM; do
         fi
     done
 done
+
+# SIGUSR1 sent to mpirun itself is forwarded to every rank (SIGTERM to mpirun is also
+# forwarded, but mpirun then exits 1 on its own account: use SIGUSR1 with mpirun).
+dir="$tmp/fwd"
+mkdir -p "$dir"
+# No `timeout` wrapper here: the signal must go to mpirun itself (the program gives up
+# by itself after 30 s without a signal).
+mpirun -n 2 "$prog" "$dir" >"$tmp/f.out" 2>"$tmp/f.err" &
+mpid=$!
+wait_for "$dir/pid.0" && wait_for "$dir/pid.1" && sleep 0.3 && kill -USR1 $mpid
+wait $mpid
+rc=$?
+if [ $rc -eq 3 ] && grep -q "^ok - 2 ranks: every rank stops at the same step" "$tmp/f.out"; then
+    ok "SIGUSR1 to mpirun reaches the ranks; they stop together and exit 3"
+else
+    bad "SIGUSR1 to mpirun reaches the ranks; they stop together and exit 3" "status $rc: $(tail -n 3 "$tmp/f.err" | tr '\n' '|')"
+fi
