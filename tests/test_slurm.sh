@@ -9,7 +9,10 @@
 #     (Restarts and SLURM_RESTART_COUNT 1, then 2), resumes and finishes. Its final weights
 #     and final checkpoint are bit-identical to an uninterrupted Slurm run of the same
 #     config on the same 2 ranks, and every step appears exactly once in its trajectories;
-#  3. a bad config ends the job FAILED (exit 2), not requeued, with the error in its log.
+#  3. a bad config ends the job FAILED (exit 2), not requeued, with the error in its log;
+#  4. with SOFTCOT_LAUNCHER=mpirun (the fallback without PMIx) the batch-shell signal
+#     reaches the ranks too, and the job requeues, resumes and completes;
+#  5. slurm/eval.sbatch completes and writes outputs/<job name>/eval.json.
 # The cluster is stopped and its state removed on every exit path; every wait is bounded.
 # Skipped (no ok/not ok line) when slurm-wlm or munge is not installed.
 # Environment: SOFTCOT (binary), BUILD; SOFTCOT_SHARED (../shared);
@@ -283,6 +286,7 @@ if [ -n "$job" ]; then
         bad "preemption: final weights bit-identical" "cmp $(cmp "$ref/final/model.safetensors" "$run/final/model.safetensors" 2>&1)"
     fi
     if [ -s "$ref/checkpoints/ckpt_$steps2.h5" ] && [ -s "$run/checkpoints/ckpt_$steps2.h5" ]; then
+        # shellcheck disable=SC2046
         $PY tests/slurm_check.py same-ckpt "$ref/checkpoints/ckpt_$steps2.h5" "$run/checkpoints/ckpt_$steps2.h5" \
             $([ $base = 1 ] && echo --require-update) |
             sed 's/^\(n*o*t* *ok - \)/\1preemption: /'

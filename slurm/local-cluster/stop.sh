@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2046 # the $(...) pid lists are split on purpose
 # Stops the local cluster started by start.sh: cancels its jobs, stops slurmd, slurmctld
 # and munged, then ends any process still holding a file under the state directory
 # (job step daemons left by slurmd). Leaves no daemon of this cluster running.
