@@ -90,8 +90,9 @@ asan:
 	ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	OMPI_MCA_mca_base_component_disable_dlclose=1 $(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
-bench: $(BENCH_BIN) $(BUILD)/softcot
+bench: $(BENCH_BIN) $(MPI_TEST_BIN) $(BUILD)/softcot
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
+	BUILD=$(BUILD) sh tests/bench_dist.sh
 
 # Main job on the built-in default (replaced by `softcot train` once RL lands).
 run: all

@@ -299,12 +299,13 @@ int cmd_train(int argc, char **argv) {
             format_eta(done_seconds / done_steps * (o.steps - st.step), eta, sizeof eta);
             log_line(&lg,
                      "step %d/%d | reward %.1f [%.0f, %.0f] correct %.3f | cot %.1f ans %.1f | stop str %.2f len %.2f eos %.2f | "
-                     "logp cot %.2f ans %.2f | gnorm %.3g lr %.3g%s | gen %.0f tok/s train %.0f tok/s | %.2f s/step ETA %s\n",
+                     "logp cot %.2f ans %.2f | gnorm %.3g lr %.3g%s | gen %.0f tok/s train %.0f tok/s allreduce %.1f ms | %.2f s/step ETA %s\n",
                      step + 1, o.steps, s.reward_mean, s.reward_min, s.reward_max, s.frac_correct, s.cot_len,
                      s.ans_len, s.frac_stop_string, s.frac_stop_length, s.frac_stop_eos, s.logp_cot, s.logp_ans,
                      s.grad_norm, s.lr, s.skipped ? " SKIPPED (non-finite)" : "",
                      s.gen_tokens / (s.gen_seconds > 0 ? s.gen_seconds : 1e-9),
-                     s.train_tokens / (s.train_seconds > 0 ? s.train_seconds : 1e-9), s.step_seconds, eta);
+                     s.train_tokens / (s.train_seconds > 0 ? s.train_seconds : 1e-9), 1e3 * s.allreduce_seconds,
+                     s.step_seconds, eta);
         }
         /* The stop flag is OR-ed across ranks here, at the step boundary. */
         const int stop = dist_any(&dist, signals_pending());

@@ -172,6 +172,7 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
     stats->train_seconds = now() - t_train;
 
     /* 5. gradient all-reduce (staged through the host when device memory is not host) */
+    const double t_ar = now();
     if (dist->size > 1) {
         if (ops_device_is_host()) {
             dist_allreduce_sum_f32(dist, st->grads, P);
@@ -183,6 +184,7 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
             free(h);
         }
     }
+    stats->allreduce_seconds = now() - t_ar;
 
     /* 6. statistics over all ranks */
     double s[S_COUNT] = {0}, rmin = 1e300, rmax = -1e300;

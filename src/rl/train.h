@@ -72,6 +72,7 @@ typedef struct {
     double logp_cot, logp_ans, loss;
     double grad_norm, lr, sigma;
     double gen_tokens, train_tokens, gen_seconds, train_seconds, step_seconds;
+    double allreduce_seconds; /* gradient all-reduce wall time on this rank */
     int skipped;            /* the update was skipped (non-finite loss or gradient) */
     int64_t first_rollout;  /* this rank's rollouts are global indices [first, first+n) */
 } StepStats;
