@@ -165,24 +165,6 @@ static int write_output(const SftOptions *o, const char *out, const ModelConfig 
     return rc;
 }
 
-/* "key=value,key=value" settings of the synthetic generator (the form train and eval
- * take), each applied with synth_config_set. */
-static int synth_settings(const char *spec, SynthConfig *c, Err *err) {
-    synth_config_default(c);
-    char *copy = xstrdup(spec), *save = NULL;
-    int rc = 0;
-    for (char *kv = strtok_r(copy, ",", &save); kv && !rc; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        if (!eq) {
-            rc = err_set(err, "--synth: expected key=value, got '%s'", kv);
-            break;
-        }
-        *eq = '\0';
-        rc = synth_config_set(c, kv, eq + 1, err);
-    }
-    free(copy);
-    return rc ? rc : synth_config_check(c, err);
-}
 
 static int build_config(const SftOptions *o, const Tokenizer *tok, ModelConfig *c, Err *err) {
     memset(c, 0, sizeof *c);

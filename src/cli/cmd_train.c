@@ -126,7 +126,8 @@ static void format_eta(double seconds, char *out, size_t n) {
 }
 
 /* Parses argv: --config FILE first (INI), then every other --key=value over it. */
-static int parse_train_args(int argc, char **argv, TrainOptions *o, int *want_help, Err *err) {
+static int parse_train_args(int argc, char **argv, TrainOptions *o, int *want_help,
+                            const char **config_out, Err *err) {
     options_defaults(TRAIN_OPTS, N_TRAIN_OPTS, o);
     *want_help = 0;
     char **rest = xmalloc((size_t)(argc + 1) * sizeof(char *));
@@ -144,6 +145,7 @@ static int parse_train_args(int argc, char **argv, TrainOptions *o, int *want_he
         }
     }
     int rc = 0;
+    *config_out = config;
     if (!*want_help) {
         if (config) rc = options_load_ini(TRAIN_OPTS, N_TRAIN_OPTS, o, config, err);
         if (rc == 0) rc = options_parse_args(TRAIN_OPTS, N_TRAIN_OPTS, o, n_rest, rest, 0, err);
@@ -171,14 +173,26 @@ static int validate(const TrainOptions *o, CotMode *mode, Err *err) {
 }
 
 int cmd_train(int argc, char **argv) {
+    /* Before MPI start-up, so a preemption signal during MPI_Init is not fatal. */
+    signals_install();
     Dist dist;
     dist_init(&dist, &argc, &argv);
     TrainOptions o;
     Err err;
     int want_help, status = EXIT_USAGE;
     CotMode mode = COT_SOFT;
-    if (parse_train_args(argc, argv, &o, &want_help, &err) || (!want_help && validate(&o, &mode, &err))) {
+    const char *config = NULL;
+    if (parse_train_args(argc, argv, &o, &want_help, &config, &err)) {
         if (dist.rank == 0) fprintf(stderr, "softcot train: %s\n", err.msg);
+        options_free_strings(TRAIN_OPTS, N_TRAIN_OPTS, &o);
+        dist_finalize(&dist);
+        return EXIT_USAGE;
+    }
+    if (!want_help && validate(&o, &mode, &err)) {
+        /* the value came from the config file or the command line */
+        if (dist.rank == 0)
+            fprintf(stderr, "softcot train: %s%s%s%s\n", config ? config : "", config ? ": " : "", err.msg,
+                    config ? " (value from this file or a command-line override)" : "");
         options_free_strings(TRAIN_OPTS, N_TRAIN_OPTS, &o);
         dist_finalize(&dist);
         return EXIT_USAGE;
@@ -192,7 +206,6 @@ int cmd_train(int argc, char **argv) {
         dist_finalize(&dist);
         return EXIT_OK;
     }
-    signals_install();
     ops_init(dist.local_rank);
 
     Logger lg = {NULL, dist.rank};

@@ -44,10 +44,21 @@ int options_set(const OptSpec *specs, int n, void *obj, const char *key, const c
         else
             return err_set(err, "%s: option '%s' expects true or false, got '%s'", where, key, value);
         break;
-    case OPT_STRING:
+    case OPT_STRING: {
+        /* INI readers strip surrounding whitespace, so values that need it are written
+         * in double quotes (options_dump does), which are removed here. */
+        size_t n = strlen(value);
         free(*(char **)field);
-        *(char **)field = xstrdup(value);
+        if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
+            char *v = xmalloc(n - 1);
+            memcpy(v, value + 1, n - 2);
+            v[n - 2] = '\0';
+            *(char **)field = v;
+        } else {
+            *(char **)field = xstrdup(value);
+        }
         break;
+    }
     }
     return 0;
 }
@@ -158,7 +169,10 @@ char *options_dump(const OptSpec *specs, int n, const void *obj) {
         case OPT_FLOAT: snprintf(line, sizeof line, "%s = %.9g\n", specs[i].key, *(const float *)field); break;
         case OPT_STRING: {
             const char *v = *(char *const *)field;
-            snprintf(line, sizeof line, "%s = %s\n", specs[i].key, v ? v : "");
+            size_t n = v ? strlen(v) : 0;
+            int quote = n > 0 && (v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t' ||
+                                  (v[0] == '"' && v[n - 1] == '"'));
+            snprintf(line, sizeof line, quote ? "%s = \"%s\"\n" : "%s = %s\n", specs[i].key, v ? v : "");
             break;
         }
         }

@@ -38,7 +38,8 @@ int options_load_ini(const OptSpec *specs, int n, void *obj, const char *path, E
 int options_parse_args(const OptSpec *specs, int n, void *obj, int argc, char **argv,
                        int first, Err *err);
 void options_help(const OptSpec *specs, int n, FILE *out);
-/* The effective values as INI text (malloc'd). */
+/* The effective values as INI text (malloc'd). String values with leading or trailing
+ * whitespace are written in double quotes, which options_set removes on reading. */
 char *options_dump(const OptSpec *specs, int n, const void *obj);
 
 #endif

@@ -87,8 +87,7 @@ void run_assets_free(RunAssets *a) {
     memset(a, 0, sizeof *a);
 }
 
-/* "key=value,key=value" into the generator's settings. */
-static int synth_settings(const char *spec, SynthConfig *c, Err *err) {
+int synth_settings(const char *spec, SynthConfig *c, Err *err) {
     synth_config_default(c);
     if (!spec || !*spec) return synth_config_check(c, err);
     char *copy = xstrdup(spec), *save = NULL;

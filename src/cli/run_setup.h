@@ -9,6 +9,7 @@
 #define SOFTCOT_RUN_SETUP_H
 
 #include "core/check.h"
+#include "data/synth.h"
 #include "model/model.h"
 #include "rl/train.h"
 #include "text/tokenizer.h"
@@ -40,6 +41,10 @@ typedef struct {
     const char *template_text; /* prompt template; "\n" escapes are expanded */
     const char *chat;          /* none, llama3, chatml */
 } TaskSource;
+
+/* "key=value,key=value" settings of the synthetic generator (data/synth.h), each applied
+ * with synth_config_set over the defaults, then checked. */
+int synth_settings(const char *spec, SynthConfig *c, Err *err);
 
 int taskset_load(const TaskSource *src, const Tokenizer *tok, TaskSet *out, Err *err);
 void taskset_free(TaskSet *t);
