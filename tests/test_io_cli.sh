@@ -55,8 +55,8 @@ expect_fail "export unknown option" 2 \
     "softcot: export: unknown argument extra (see softcot export --help)" "$SOFTCOT" export extra
 expect_fail "export without --model" 2 \
     "softcot: export: --model DIR is required (see softcot export --help)" "$SOFTCOT" export --out "$tmp/x"
-expect_fail "export --checkpoint is not supported yet" 2 \
-    "softcot: $tmp/c.h5: not supported yet: export from an HDF5 checkpoint comes with the checkpoint issue (use --model DIR)" \
+expect_fail "export --checkpoint of a missing file names it" 2 \
+    "softcot: $tmp/c.h5: no such file" \
     "$SOFTCOT" export --checkpoint "$tmp/c.h5" --out "$tmp/x"
 expect_fail "export of a missing model dir" 2 \
     "softcot: $tmp/nodir/config.json: cannot open: No such file or directory" \

@@ -41,6 +41,14 @@ done
 ! cmp -s "$tmp/a_soft/final/model.safetensors" "$MODEL/model.safetensors"
 check "training with lr > 0 changes the weights" $?
 
+# export writes a Hugging Face model directory from any checkpoint of the run.
+"$SOFTCOT" export --checkpoint "$tmp/a_soft/checkpoints/ckpt_3.h5" --out "$tmp/exported" >"$tmp/exp.log" 2>&1 &&
+    cmp -s "$tmp/exported/model.safetensors" "$tmp/a_soft/final/model.safetensors" &&
+    [ -f "$tmp/exported/config.json" ] && [ -f "$tmp/exported/tokenizer.json" ] &&
+    "$SOFTCOT" generate --model "$tmp/exported" --prompt "Question: Tom has 3 apples. He buys 4 more. How many apples does Tom have now?
+Answer:" --max-new 60 >"$tmp/gen.txt" 2>/dev/null && grep -q "The final answer is" "$tmp/gen.txt"
+check "export --checkpoint: the final checkpoint equals final/, loads and generates" $? "$(cat "$tmp/exp.log")"
+
 # The trajectory file agrees with the log: step rows, rewards, lengths.
 $PY - "$tmp/a_soft" <<'PYEOF' >"$tmp/traj.txt" 2>&1
 import sys, re, h5py, numpy as np

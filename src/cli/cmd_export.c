@@ -8,7 +8,9 @@
 #include "cli/commands.h"
 #include "core/fileio.h"
 #include "io/copy_file.h"
+#include "dist/dist.h"
 #include "io/model_dir.h"
+#include "rl/train_ckpt.h"
 
 /* Side files a model directory may carry; copied verbatim when present. */
 static const char *const TOKENIZER_FILES[] = {
@@ -19,16 +21,18 @@ static const char *const TOKENIZER_FILES[] = {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: softcot export --model DIR --out DIR2\n"
-            "       softcot export --checkpoint FILE --out DIR2   (comes with the checkpoint issue)\n"
+            "       softcot export --checkpoint FILE.h5 --out DIR2\n"
             "\n"
             "Loads a model directory (config.json with model.safetensors, or a sharded\n"
             "model.safetensors.index.json; F32, BF16 or F16) and writes DIR2/model.safetensors\n"
             "(F32) and DIR2/config.json, each atomically, and copies tokenizer.json,\n"
             "tokenizer_config.json, special_tokens_map.json, generation_config.json and\n"
-            "tokenizer.bin when DIR has them.\n"
+            "tokenizer.bin when DIR has them. From a training checkpoint it writes the\n"
+            "checkpoint's parameters with the model config stored in it, and copies the\n"
+            "tokenizer files of the run's base model directory.\n"
             "\n"
             "  --model DIR         model directory to read\n"
-            "  --checkpoint FILE   HDF5 training checkpoint (not supported yet)\n"
+            "  --checkpoint FILE   HDF5 training checkpoint (OUT/checkpoints/ckpt_<step>.h5)\n"
             "  --out DIR2          output directory, created if needed (required)\n"
             "  --help              this text\n");
 }
@@ -56,11 +60,19 @@ int cmd_export(int argc, char **argv) {
         }
         return usage_error("unknown argument", a);
     }
+    if (ckpt && model) return usage_error("give --model or --checkpoint, not both", NULL);
     if (ckpt) {
-        fprintf(stderr, "softcot: %s: not supported yet: export from an HDF5 checkpoint comes with the "
-                        "checkpoint issue (use --model DIR)\n",
-                ckpt);
-        return EXIT_USAGE;
+        if (!out) return usage_error("--out DIR2 is required", NULL);
+        Dist d;
+        dist_init(&d, &argc, &argv);
+        Err err, note;
+        int rc = train_ckpt_export(&d, ckpt, out, &note, &err);
+        if (d.rank == 0) {
+            if (rc) fprintf(stderr, "softcot: %s\n", err.msg);
+            else if (note.msg[0]) fprintf(stderr, "softcot: warning: %s\n", note.msg);
+        }
+        dist_finalize(&d);
+        return rc ? EXIT_USAGE : EXIT_OK;
     }
     if (!model) return usage_error("--model DIR is required", NULL);
     if (!out) return usage_error("--out DIR2 is required", NULL);

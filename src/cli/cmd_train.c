@@ -237,7 +237,8 @@ int cmd_train(int argc, char **argv) {
 
     train_state_init(&st, &assets.model);
     have_state = 1;
-    TrainRunInfo info = {.seed = (uint64_t)o.seed, .n_tasks = tasks.n, .mode = o.mode, .config_text = config_text};
+    TrainRunInfo info = {.seed = (uint64_t)o.seed, .n_tasks = tasks.n, .mode = o.mode, .config_text = config_text,
+                         .model_dir = o.model};
     const char *restart = getenv("SLURM_RESTART_COUNT");
     log_line(&lg, "softcot train: %s mode, B=%d G=%d, %d steps, %d tasks, model %s (%.2fM params), %d rank(s)%s%s\n",
              o.mode, o.batch_prompts, o.group_size, o.steps, tasks.n, o.model,

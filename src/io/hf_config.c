@@ -231,10 +231,10 @@ static cJSON *float_item(float x) {
     return cJSON_CreateRaw(s);
 }
 
-int hf_config_write(const char *path, const ModelConfig *c, Err *err) {
+char *hf_config_to_json(const ModelConfig *c, size_t *len) {
     if (!isfinite(c->norm_eps) || !isfinite(c->rope_theta) || !isfinite(c->rope_factor) ||
         !isfinite(c->rope_low_freq_factor) || !isfinite(c->rope_high_freq_factor))
-        return err_set(err, "%s: config has a non-finite float", path);
+        return NULL;
     int qwen = c->arch == ARCH_QWEN2;
     cJSON *o = cJSON_CreateObject();
     const char *arch = qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
@@ -287,7 +287,16 @@ int hf_config_write(const char *path, const ModelConfig *c, Err *err) {
         else out[k++] = ' ', out[k++] = ' ';
     }
     out[k++] = '\n';
+    out[k] = '\0';
     cJSON_free(text);
+    if (len) *len = k;
+    return out;
+}
+
+int hf_config_write(const char *path, const ModelConfig *c, Err *err) {
+    size_t k;
+    char *out = hf_config_to_json(c, &k);
+    if (!out) return err_set(err, "%s: config has a non-finite float", path);
     int rc = atomic_write_all(path, out, k, err);
     free(out);
     return rc;

@@ -21,6 +21,9 @@ int hf_config_read(const char *path, ModelConfig *c, Err *err);
 int hf_config_parse(const char *json, size_t len, const char *what, ModelConfig *c, Err *err);
 
 /* Writes c as config.json at path (temp file, fsync, rename). */
+/* The config.json text hf_config_write writes (malloc'd, NUL-terminated, *len bytes), or
+ * NULL if the config holds a non-finite float. */
+char *hf_config_to_json(const ModelConfig *c, size_t *len);
 int hf_config_write(const char *path, const ModelConfig *c, Err *err);
 
 #endif

@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fileio.h"
 #include "io/checkpoint.h"
+#include "io/copy_file.h"
+#include "io/hf_config.h"
+#include "io/model_dir.h"
 
 enum { N_GROUPS = 3 };
 static const char *GROUPS[N_GROUPS] = {"params", "adam_m", "adam_v"};
@@ -88,7 +92,11 @@ int train_ckpt_save(Dist *d, const char *dir, const TrainState *st, const TrainR
     char **names;
     int n;
     CkptItem *items = build_items(st, &h, order, info->n_tasks, &names, &n);
+    char *model_json = hf_config_to_json(&st->model->cfg, NULL);
+    CHECK(model_json);
     IoAttr attrs[] = {
+        {.name = "model_config", .type = IO_ATTR_STR, .str = model_json},
+        {.name = "model_dir", .type = IO_ATTR_STR, .str = info->model_dir ? info->model_dir : ""},
         {.name = "seed", .type = IO_ATTR_I64, .i64 = (int64_t)info->seed},
         {.name = "cursor", .type = IO_ATTR_I64, .i64 = st->cursor},
         {.name = "n_tasks", .type = IO_ATTR_I64, .i64 = info->n_tasks},
@@ -99,6 +107,7 @@ int train_ckpt_save(Dist *d, const char *dir, const TrainState *st, const TrainR
     int rc = ckpt_write(d, dir, st->step, items, n, attrs, (int)(sizeof attrs / sizeof attrs[0]), keep_last, err);
     free_items(items, names, n);
     free(order);
+    free(model_json);
     host_views_release(st, &h, 0);
     return rc;
 }
@@ -140,6 +149,54 @@ int train_ckpt_load(Dist *d, const char *path, TrainState *st, const TrainRunInf
     }
 out:
     free(mode);
+    ckpt_close(r);
+    return rc;
+}
+
+int train_ckpt_export(Dist *d, const char *path, const char *out_dir, Err *note, Err *err) {
+    note->msg[0] = '\0';
+    CkptReader *r;
+    if (ckpt_open(d, path, &r, err)) return -1;
+    char *json = NULL, *model_dir = NULL;
+    float *host = NULL;
+    ParamLayout layout = {0};
+    ParamOffsets off = {0};
+    int rc = -1, have_layout = 0;
+    ModelConfig cfg;
+    if (ckpt_attr_str(r, "model_config", &json, err) || ckpt_attr_str(r, "model_dir", &model_dir, err)) goto out;
+    char what[600];
+    snprintf(what, sizeof what, "%s: attribute model_config", path);
+    if (hf_config_parse(json, strlen(json), what, &cfg, err)) goto out;
+    param_layout_build(&layout, &off, &cfg);
+    have_layout = 1;
+    host = xmalloc(layout.n_floats * sizeof(float));
+    rc = 0;
+    for (int i = 0; i < layout.n_tensors && rc == 0; i++) {
+        const ParamTensor *t = &layout.tensors[i];
+        char name[PARAM_NAME_MAX + 16];
+        snprintf(name, sizeof name, "params/%s", t->name);
+        CkptItem item = {.name = name, .dtype = CKPT_F32, .ndim = t->ndim,
+                         .shape = {t->shape[0], t->shape[1]}, .data = host + t->offset};
+        rc = ckpt_read_item(r, &item, err);
+    }
+    if (rc == 0 && d->rank == 0) {
+        rc = model_dir_save(out_dir, &cfg, host, err);
+        static const char *const FILES[] = {"tokenizer.json", "tokenizer_config.json", "tokenizer.bin"};
+        int copied = 0;
+        for (size_t i = 0; rc == 0 && i < sizeof FILES / sizeof FILES[0]; i++) {
+            char *src = path_join(model_dir, FILES[i]), *dst = path_join(out_dir, FILES[i]);
+            if (*model_dir && file_exists(src)) {
+                rc = copy_file_atomic(src, dst, err);
+                copied++;
+            }
+            free(src), free(dst);
+        }
+        if (rc == 0 && !copied)
+            err_set(note, "no tokenizer copied: the run's base model directory '%s' has none (or is gone); copy it by hand", model_dir);
+    }
+out:
+    free(json), free(model_dir), free(host);
+    if (have_layout) param_layout_free(&layout, &off);
     ckpt_close(r);
     return rc;
 }

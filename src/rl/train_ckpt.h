@@ -18,6 +18,7 @@ typedef struct {
     int64_t n_tasks;
     const char *mode;        /* hard, soft or fuzzy */
     const char *config_text; /* the effective options as INI text */
+    const char *model_dir;   /* the base model directory (its tokenizer files) */
 } TrainRunInfo;
 
 /* Collective. Writes DIR/ckpt_<st->step>.h5 and points DIR/latest at it. */
@@ -30,5 +31,11 @@ int train_ckpt_save(Dist *d, const char *dir, const TrainState *st, const TrainR
  * checkpoint was written with in *saved_world. */
 int train_ckpt_load(Dist *d, const char *path, TrainState *st, const TrainRunInfo *info,
                     int *saved_world, Err *err);
+
+/* Collective. Writes the parameters of checkpoint path as a Hugging Face model directory
+ * (config.json from the checkpoint's "model_config", F32 model.safetensors) and copies
+ * the tokenizer files of the run's base model directory when it still exists (*note
+ * says when it does not). Rank 0 writes. */
+int train_ckpt_export(Dist *d, const char *path, const char *out_dir, Err *note, Err *err);
 
 #endif
