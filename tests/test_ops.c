@@ -504,6 +504,46 @@ static void test_distributions(void) {
     free(zd), free(dz0), free(gpd), free(gld);
 }
 
+/* ---------- KL to a reference distribution ---------- */
+
+typedef struct { int rows, V; double it; const double *zref, *w; } KlCtx;
+static double kl_loss(const double *z, void *pc) {
+    KlCtx *c = pc;
+    double p[256], q[256], s = 0;
+    ref_softmax(p, z, c->rows, c->V, c->it);
+    ref_softmax(q, c->zref, c->rows, c->V, c->it);
+    for (int r = 0; r < c->rows; r++)
+        for (int i = 0; i < c->V; i++) s += c->w[r] * p[r * c->V + i] * log(p[r * c->V + i] / q[r * c->V + i]);
+    return s;
+}
+
+static void test_kl(void) {
+    const int rows = 3, V = 7;
+    const float inv_temp = 1.5f;
+    float *z = rand_dev(rows * V, 2), *zr = rand_dev(rows * V, 2), *kl = dev_alloc(sizeof(float) * rows);
+    float hw[3] = {0.7f, 0.0f, -1.3f};
+    float *w = dev_alloc(sizeof hw), *dz = rand_dev(rows * V, 1);
+    dev_upload(w, hw, sizeof hw);
+    double *zd = to_double(z, rows * V), *zrd = to_double(zr, rows * V), *dz0 = to_double(dz, rows * V);
+    double wd[3] = {0.7, 0.0, -1.3}, p[21], q[21], want[3] = {0};
+    op_kl_categorical(kl, dz, z, zr, w, rows, V, inv_temp);
+    ref_softmax(p, zd, rows, V, inv_temp);
+    ref_softmax(q, zrd, rows, V, inv_temp);
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < V && wd[r] != 0; i++) want[r] += p[r * V + i] * log(p[r * V + i] / q[r * V + i]);
+    check_rel("KL(softmax(z/T) || softmax(z_ref/T)) per weighted row", kl, want, rows, 1e-5);
+    KlCtx c = {rows, V, inv_temp, zrd, wd};
+    double num[21];
+    fd_grad(kl_loss, &c, zd, rows * V, num);
+    for (int i = 0; i < rows * V; i++) num[i] += dz0[i];
+    check_rel("KL backward (weighted, accumulating) vs finite differences", dz, num, rows * V, 1e-5);
+    op_kl_categorical(kl, NULL, z, z, w, rows, V, inv_temp);
+    float *hk = to_host(kl, rows);
+    TEST_EXPECT(fabsf(hk[0]) < 1e-6f && fabsf(hk[2]) < 1e-6f, "KL of a distribution to itself is 0", "got %g %g", hk[0], hk[2]);
+    free(hk), free(zd), free(zrd), free(dz0);
+    dev_free(z), dev_free(zr), dev_free(kl), dev_free(w), dev_free(dz);
+}
+
 /* ---------- noise and the Gaussian log-density ---------- */
 
 static void test_noise(void) {
@@ -590,6 +630,7 @@ int main(void) {
     test_rope();
     test_attention();
     test_distributions();
+    test_kl();
     test_noise();
     test_adamw();
     return test_finish();

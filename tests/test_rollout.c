@@ -167,6 +167,71 @@ int main(void) {
         }
         snprintf(name, sizeof name, "%s: replayed CoT log-probability matches generation", cot_mode_name((CotMode)mode));
         TEST_EXPECT(worst < 1e-3 && ans_ok, name, "worst relative gap %.3g", worst);
+        /* KL penalty plumbing: a reference equal to the policy adds exactly nothing; a
+         * perturbed one gives a positive KL whose gradient matches a directional finite
+         * difference of the replayed KL. */
+        {
+            const size_t P = model.layout.n_floats;
+            float *g0 = dev_alloc(P * sizeof(float)), *g1 = dev_alloc(P * sizeof(float));
+            float w[5] = {0.3f, -0.2f, 0.1f, 0.4f, -0.6f};
+            double klv[5];
+            replay_accumulate(&model, &st, &rc, all.r, w, all.n, g0, lc, la);
+            ReplayConfig kc = rc;
+            kc.ref = &model;
+            kc.kl_scale = 0.5f;
+            replay_accumulate_kl(&model, &st, &kc, all.r, w, all.n, g1, lc, la, klv);
+            float *h0 = malloc(P * sizeof(float)), *h1 = malloc(P * sizeof(float));
+            dev_download(h0, g0, P * sizeof(float));
+            dev_download(h1, g1, P * sizeof(float));
+            double kmax = 0;
+            for (int i = 0; i < all.n; i++) kmax = fabs(klv[i]) > kmax ? fabs(klv[i]) : kmax;
+            snprintf(name, sizeof name, "%s: KL to an identical reference is 0 and leaves the gradient unchanged", cot_mode_name((CotMode)mode));
+            TEST_EXPECT(kmax < 1e-6 && memcmp(h0, h1, P * sizeof(float)) == 0, name, "max KL %.3g", kmax);
+
+            /* reference = policy with a perturbed final norm */
+            float *hp = malloc(P * sizeof(float));
+            model_download_params(&model, hp);
+            for (int i = 0; i < cfg.dim; i++) hp[model.off.final_norm + i] *= 1.0f + 0.05f * ((i % 3) - 1);
+            Model ref;
+            model_init(&ref, &cfg, hp);
+            kc.ref = &ref;
+            dev_zero(g1, P * sizeof(float));
+            float wz[5] = {0};
+            replay_accumulate_kl(&model, &st, &kc, all.r, wz, all.n, g1, lc, la, klv);
+            dev_download(h1, g1, P * sizeof(float));
+            double k0 = 0, gdotv = 0, vnorm;
+            int allpos = 1;
+            for (int i = 0; i < all.n; i++) k0 += klv[i], allpos &= klv[i] > 0;
+            /* direction: the gradient restricted to the final norm (a few entries) */
+            float *base = malloc(P * sizeof(float));
+            model_download_params(&model, base);
+            for (int i = 0; i < cfg.dim; i++) {
+                double gi = h1[model.off.final_norm + i];
+                gdotv += gi * gi;
+            }
+            vnorm = sqrt(gdotv);
+            const double hstep = 1e-2 / (vnorm > 0 ? vnorm : 1);
+            double kp = 0, km = 0;
+            for (int sgn = -1; sgn <= 1; sgn += 2) {
+                float *moved = malloc(P * sizeof(float));
+                memcpy(moved, base, P * sizeof(float));
+                for (int i = 0; i < cfg.dim; i++)
+                    moved[model.off.final_norm + i] += (float)(sgn * hstep * h1[model.off.final_norm + i]);
+                dev_upload(model.params, moved, P * sizeof(float));
+                free(moved);
+                replay_accumulate_kl(&model, &st, &kc, all.r, wz, all.n, NULL, lc, la, klv);
+                double tot = 0;
+                for (int i = 0; i < all.n; i++) tot += klv[i];
+                if (sgn < 0) km = tot; else kp = tot;
+            }
+            dev_upload(model.params, base, P * sizeof(float));
+            double fd = 0.5 * (kp - km) / (2 * hstep), an = gdotv; /* loss = 0.5 * sum KL */
+            snprintf(name, sizeof name, "%s: KL to a perturbed reference is positive; its gradient matches finite differences", cot_mode_name((CotMode)mode));
+            TEST_EXPECT(allpos && k0 > 0 && fabs(fd - an) <= 2e-2 * fabs(an), name, "KL %.4g, directional derivative %.5g vs gradient %.5g", k0, fd, an);
+            model_free(&ref);
+            free(h0), free(h1), free(hp), free(base);
+            dev_free(g0), dev_free(g1);
+        }
         replay_free(&st);
         rollouts_free(&all);
         rollouts_free(&one);

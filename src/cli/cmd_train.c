@@ -34,6 +34,7 @@ typedef struct {
     int cot_max, ans_max, micro_batch_tokens, gen_batch, seed;
     float grad_clip;
     int adv_norm, skip_nonfinite, max_bad_steps;
+    float kl_coef;
     int ckpt_every, keep_ckpts, traj_every, traj_topk, log_every, save_final;
 } TrainOptions;
 
@@ -71,6 +72,7 @@ static const OptSpec TRAIN_OPTS[] = {
     {"gen_batch", OPT_INT, O(gen_batch), "16", NULL, "rollouts decoded together: ranks own whole chunks of this many rollouts (same results on any rank count)"},
     {"seed", OPT_INT, O(seed), "1234", NULL, "seed of data order, sampling and noise"},
     {"grad_clip", OPT_FLOAT, O(grad_clip), "0", "0 (none)", "clip the gradient norm to this (0 = off)"},
+    {"kl_coef", OPT_FLOAT, O(kl_coef), "0", "0 (none)", "KL penalty to the initial model: adds kl_coef * mean KL per rollout to the loss"},
     {"adv_norm", OPT_BOOL, O(adv_norm), "false", "false", "divide advantages by the group's reward std"},
     {"skip_nonfinite", OPT_BOOL, O(skip_nonfinite), "false", NULL, "skip steps with a NaN/Inf loss or gradient instead of aborting"},
     {"max_bad_steps", OPT_INT, O(max_bad_steps), "5", NULL, "abort after this many consecutive skipped steps"},
@@ -163,6 +165,7 @@ static int validate(const TrainOptions *o, CotMode *mode, Err *err) {
     if (o->cot_max < 1 || o->ans_max < 1) return err_set(err, "--cot_max and --ans_max must be at least 1");
     if (!(o->tau_soft > 0) || !(o->tau_fuzzy > 0) || !(o->tau_ans > 0) || !(o->tau_hard > 0))
         return err_set(err, "training temperatures must be positive");
+    if (!(o->kl_coef >= 0)) return err_set(err, "--kl_coef must be non-negative");
     if (*mode != COT_HARD && !(o->noise_gamma > 0))
         return err_set(err, "--noise_gamma must be positive for soft and fuzzy training (the Gaussian log-density needs sigma > 0)");
     if (strcmp(o->resume, "no") && strcmp(o->resume, "auto"))
@@ -219,6 +222,8 @@ int cmd_train(int argc, char **argv) {
     memset(&assets, 0, sizeof assets);
     TrainState st;
     memset(&st, 0, sizeof st);
+    Model ref_model;
+    int have_ref = 0;
     TrajRL *traj = NULL;
     int have_state = 0;
 
@@ -237,6 +242,14 @@ int cmd_train(int argc, char **argv) {
 
     train_state_init(&st, &assets.model);
     have_state = 1;
+    /* The KL reference is the model the run started from: the base model, also on resume. */
+    if (o.kl_coef > 0) {
+        float *host = xmalloc(assets.model.layout.n_floats * sizeof(float));
+        model_download_params(&assets.model, host);
+        model_init(&ref_model, &assets.model.cfg, host);
+        free(host);
+        have_ref = 1;
+    }
     TrainRunInfo info = {.seed = (uint64_t)o.seed, .n_tasks = tasks.n, .mode = o.mode, .config_text = config_text,
                          .model_dir = o.model};
     const char *restart = getenv("SLURM_RESTART_COUNT");
@@ -281,6 +294,7 @@ int cmd_train(int argc, char **argv) {
                      .n_prefill_long = assets.n_prefill_long, .micro_batch_tokens = o.micro_batch_tokens,
                      .gen_batch = o.gen_batch, .seed = (uint64_t)o.seed, .grad_clip = o.grad_clip,
                      .adv_norm = o.adv_norm, .skip_nonfinite = o.skip_nonfinite,
+                     .kl_coef = o.kl_coef, .ref = have_ref ? &ref_model : NULL,
                      .max_bad_steps = o.max_bad_steps, .record_topk = o.traj_every > 0 ? o.traj_topk : 0};
     double t0 = 0, done_seconds = 0;
     int done_steps = 0;
@@ -309,13 +323,14 @@ int cmd_train(int argc, char **argv) {
         done_seconds += ts.tv_sec + 1e-9 * ts.tv_nsec - t0;
         done_steps++;
         if (step % o.log_every == 0 || st.step == o.steps) {
-            char eta[32];
+            char eta[32], klbuf[48] = "";
+            if (o.kl_coef > 0) snprintf(klbuf, sizeof klbuf, " kl %.4g", s.kl);
             format_eta(done_seconds / done_steps * (o.steps - st.step), eta, sizeof eta);
             log_line(&lg,
                      "step %d/%d | reward %.1f [%.0f, %.0f] correct %.3f | cot %.1f ans %.1f | stop str %.2f len %.2f eos %.2f | "
-                     "logp cot %.2f ans %.2f | gnorm %.3g lr %.3g%s | gen %.0f tok/s train %.0f tok/s allreduce %.1f ms | %.2f s/step ETA %s\n",
+                     "logp cot %.2f ans %.2f%s | gnorm %.3g lr %.3g%s | gen %.0f tok/s train %.0f tok/s allreduce %.1f ms | %.2f s/step ETA %s\n",
                      step + 1, o.steps, s.reward_mean, s.reward_min, s.reward_max, s.frac_correct, s.cot_len,
-                     s.ans_len, s.frac_stop_string, s.frac_stop_length, s.frac_stop_eos, s.logp_cot, s.logp_ans,
+                     s.ans_len, s.frac_stop_string, s.frac_stop_length, s.frac_stop_eos, s.logp_cot, s.logp_ans, klbuf,
                      s.grad_norm, s.lr, s.skipped ? " SKIPPED (non-finite)" : "",
                      s.gen_tokens / (s.gen_seconds > 0 ? s.gen_seconds : 1e-9),
                      s.train_tokens / (s.train_seconds > 0 ? s.train_seconds : 1e-9), 1e3 * s.allreduce_seconds,
@@ -363,6 +378,7 @@ cleanup:
         }
     }
     if (have_state) train_state_free(&st);
+    if (have_ref) model_free(&ref_model);
     taskset_free(&tasks);
     run_assets_free(&assets);
     if (lg.log) fclose(lg.log);

@@ -129,6 +129,11 @@ void op_logprob_forward(float *logp, const float *z, const int *target, int rows
 /* dz[r] += dlogp[r] * inv_temp * (onehot(target) - softmax(z[r] * inv_temp)). */
 void op_logprob_backward(float *dz, const float *dlogp, const float *z, const int *target,
                          int rows, int V, float inv_temp);
+/* KL(p || q) per row for p = softmax(z * inv_temp), q = softmax(z_ref * inv_temp), for rows
+ * with weight[r] != 0 (others give 0). If dz is not NULL, adds weight[r] * dKL/dz[r]
+ * = weight[r] * inv_temp * p * (log p - log q - KL) (the KL penalty to a reference model). */
+void op_kl_categorical(float *kl, float *dz, const float *z, const float *z_ref, const float *weight,
+                       int rows, int V, float inv_temp);
 /* Entropy (nats) of softmax(z * inv_temp) per row. */
 void op_entropy(float *ent, const float *z, int rows, int V, float inv_temp);
 /* Next token per row: argmax when inv_temp == 0 (greedy), else inverse-CDF sampling from

@@ -369,6 +369,32 @@ void op_logprob_backward(float *dz, const float *dlogp, const float *z, const in
     }
 }
 
+void op_kl_categorical(float *kl, float *dz, const float *z, const float *z_ref, const float *weight,
+                       int rows, int V, float inv_temp) {
+    for (int r = 0; r < rows; r++) {
+        if (weight[r] == 0.0f) {
+            kl[r] = 0.0f;
+            continue;
+        }
+        const float *zr = z + (size_t)r * V, *qr = z_ref + (size_t)r * V;
+        const float lse_p = row_logsumexp(zr, V, inv_temp, row_max(zr, V));
+        const float lse_q = row_logsumexp(qr, V, inv_temp, row_max(qr, V));
+        double k = 0;
+        for (int i = 0; i < V; i++) {
+            float lp = zr[i] * inv_temp - lse_p, lq = qr[i] * inv_temp - lse_q;
+            k += (double)vexpf(lp) * (lp - lq);
+        }
+        kl[r] = (float)k;
+        if (!dz) continue;
+        float *out = dz + (size_t)r * V;
+        const float g = weight[r] * inv_temp;
+        for (int i = 0; i < V; i++) {
+            float lp = zr[i] * inv_temp - lse_p, lq = qr[i] * inv_temp - lse_q;
+            out[i] += g * vexpf(lp) * (lp - lq - (float)k);
+        }
+    }
+}
+
 void op_entropy(float *ent, const float *z, int rows, int V, float inv_temp) {
     for (int r = 0; r < rows; r++) {
         const float *zr = z + (size_t)r * V;

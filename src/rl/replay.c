@@ -31,6 +31,10 @@ void replay_init(ReplayState *st, const ModelConfig *c, int max_rows, int max_se
 
 void replay_free(ReplayState *st) {
     runstate_free(&st->rs);
+    if (st->ref_ready) {
+        runstate_free(&st->ref_rs);
+        dev_free(st->d_zref), dev_free(st->d_muref), dev_free(st->d_klw), dev_free(st->d_kl);
+    }
     float *f[] = {st->d_dlogits, st->d_vectors, st->d_z, st->d_p, st->d_dp, st->d_dz, st->d_mu,
                   st->d_h, st->d_dmu, st->d_logp, st->d_dlogp};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) dev_free(f[i]);
@@ -63,6 +67,22 @@ static void categorical_terms(const Model *m, ReplayState *st, int rows, float i
 void replay_accumulate(const Model *m, ReplayState *st, const ReplayConfig *rc, const Rollout *r,
                        const float *weights, int n, float *grads, double *logp_cot,
                        double *logp_ans) {
+    replay_accumulate_kl(m, st, rc, r, weights, n, grads, logp_cot, logp_ans, NULL);
+}
+
+static void ref_init(ReplayState *st, const ModelConfig *c) {
+    const size_t R = (size_t)st->max_rows, V = c->vocab_size, d = c->dim;
+    runstate_init(&st->ref_rs, c, (RunShape){.max_rows = st->max_rows, .n_slots = st->max_seqs, .max_seq = st->max_seq, .train = 0});
+    st->d_zref = dev_alloc(R * V * sizeof(float));
+    st->d_muref = dev_alloc(R * d * sizeof(float));
+    st->d_klw = dev_alloc(R * sizeof(float));
+    st->d_kl = dev_alloc(R * sizeof(float));
+    st->ref_ready = 1;
+}
+
+void replay_accumulate_kl(const Model *m, ReplayState *st, const ReplayConfig *rc, const Rollout *r,
+                          const float *weights, int n, float *grads, double *logp_cot,
+                          double *logp_ans, double *kl_out) {
     const ModelConfig *c = &m->cfg;
     const int d = c->dim, V = c->vocab_size, soft = rc->mode != COT_HARD;
     CHECK(n > 0 && n <= st->max_seqs);
@@ -104,6 +124,41 @@ void replay_accumulate(const Model *m, ReplayState *st, const ReplayConfig *rc, 
     model_forward(m, &st->rs, &in, 0);
     const int backward = grads != NULL;
     if (backward) dev_zero(st->d_dlogits, (size_t)rows * V * sizeof(float));
+    const int use_kl = rc->ref != NULL && rc->kl_scale != 0.0f;
+    if (kl_out)
+        for (int i = 0; i < n; i++) kl_out[i] = 0;
+    if (use_kl) {
+        if (!st->ref_ready) ref_init(st, &c[0]);
+        model_forward(rc->ref, &st->ref_rs, &in, 0);
+        /* categorical positions: every answer position, and hard CoT positions */
+        float *w = st->h_dlogp;
+        for (int k = 0; k < rows; k++) w[k] = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const Rollout *ro = &r[i];
+            int first_ans = row0[i] + ro->n_prompt + ro->cot_len + prefill_len(ro, rc) - 1;
+            for (int j = 0; j < ro->ans_len; j++) w[first_ans + j] = rc->kl_scale;
+        }
+        dev_upload(st->d_klw, w, (size_t)rows * sizeof(float));
+        op_kl_categorical(st->d_kl, backward ? st->d_dlogits : NULL, st->rs.logits, st->ref_rs.logits,
+                          st->d_klw, rows, V, 1.0f / rc->ans_temperature);
+        dev_download(st->h_logp, st->d_kl, (size_t)rows * sizeof(float));
+        for (int i = 0; i < n && kl_out; i++) {
+            const Rollout *ro = &r[i];
+            int first_ans = row0[i] + ro->n_prompt + ro->cot_len + prefill_len(ro, rc) - 1;
+            for (int j = 0; j < ro->ans_len; j++) kl_out[i] += st->h_logp[first_ans + j];
+        }
+        if (!soft) {
+            for (int k = 0; k < rows; k++) w[k] = 0.0f;
+            for (int i = 0; i < n; i++)
+                for (int t = 0; t < r[i].cot_len; t++) w[row0[i] + r[i].n_prompt - 1 + t] = rc->kl_scale;
+            dev_upload(st->d_klw, w, (size_t)rows * sizeof(float));
+            op_kl_categorical(st->d_kl, backward ? st->d_dlogits : NULL, st->rs.logits, st->ref_rs.logits,
+                              st->d_klw, rows, V, 1.0f / rc->cot_temperature);
+            dev_download(st->h_logp, st->d_kl, (size_t)rows * sizeof(float));
+            for (int i = 0; i < n && kl_out; i++)
+                for (int t = 0; t < r[i].cot_len; t++) kl_out[i] += st->h_logp[row0[i] + r[i].n_prompt - 1 + t];
+        }
+    }
 
     /* Answer terms: the logits of the position before each answer token. */
     for (int k = 0; k < rows; k++) st->h_tgt[k] = -1;
@@ -164,10 +219,36 @@ void replay_accumulate(const Model *m, ReplayState *st, const ReplayConfig *rc, 
             for (int t = 0; t < r[i].cot_len; t++) s += st->h_logp[k++];
             logp_cot[i] = s;
         }
+        if (use_kl && ns > 0) {
+            /* mu_ref = softmax(z_ref / tau)^T E_ref at the same CoT positions */
+            int k = 0;
+            for (int i = 0; i < n; i++)
+                for (int t = 0; t < r[i].cot_len; t++, k++) {
+                    int row = row0[i] + r[i].n_prompt - 1 + t;
+                    dev_copy(st->d_zref + (size_t)k * V, st->ref_rs.logits + (size_t)row * V, (size_t)V * sizeof(float));
+                }
+            op_softmax_forward(st->d_dp, st->d_zref, ns, V, inv_temp); /* d_dp as scratch */
+            op_mixture_forward(st->d_muref, st->d_dp, rc->ref->params + rc->ref->off.embed, ns, V, d);
+            op_gauss_logprob_forward(st->d_kl, st->d_muref, st->d_mu, ns, d, inv2s2);
+            float *kl_pos = xmalloc((size_t)ns * sizeof(float));
+            dev_download(kl_pos, st->d_kl, (size_t)ns * sizeof(float));
+            for (int i = 0, j = 0; i < n; i++)
+                for (int t = 0; t < r[i].cot_len; t++, j++)
+                    if (kl_out) kl_out[i] -= kl_pos[j]; /* KL = ||mu - mu_ref||^2 / (2 sigma^2) */
+            free(kl_pos);
+        }
         if (backward && ns > 0) {
             dev_upload(st->d_dlogp, st->h_dlogp, (size_t)ns * sizeof(float));
             dev_zero(st->d_dmu, (size_t)ns * d * sizeof(float));
             op_gauss_logprob_backward(st->d_dmu, st->d_dlogp, st->d_h, st->d_mu, ns, d, inv2s2);
+            if (use_kl) {
+                /* d/dmu of kl_scale * ||mu - mu_ref||^2 / (2 sigma^2), via the same op with h = mu_ref */
+                float *negk = xmalloc((size_t)ns * sizeof(float));
+                for (int k = 0; k < ns; k++) negk[k] = -rc->kl_scale;
+                dev_upload(st->d_klw, negk, (size_t)ns * sizeof(float));
+                free(negk);
+                op_gauss_logprob_backward(st->d_dmu, st->d_klw, st->d_muref, st->d_mu, ns, d, inv2s2);
+            }
             op_mixture_backward(st->d_dp, grads + m->off.embed, st->d_dmu, st->d_p,
                                 m->params + m->off.embed, ns, V, d);
             dev_zero(st->d_dz, (size_t)ns * V * sizeof(float));

@@ -20,6 +20,12 @@ typedef struct {
     float ans_temperature;
     const int *prefill, *prefill_long;
     int n_prefill, n_prefill_long;
+    /* Optional KL penalty to a frozen reference model (NULL = none): adds
+     * kl_scale * sum over CoT and answer positions of KL(pi || pi_ref) to the loss, where
+     * categorical positions use the KL of the softmaxes and soft/fuzzy CoT positions the
+     * KL of the two Gaussians, ||mu - mu_ref||^2 / (2 sigma^2). */
+    const Model *ref;
+    float kl_scale;
 } ReplayConfig;
 
 /* Scratch sized for a micro-batch: at most max_rows positions, max_seqs rollouts,
@@ -31,6 +37,10 @@ typedef struct {
     int *d_tgt;
     float *h_vectors, *h_logp, *h_dlogp;
     int *h_tgt, *h_tokens;
+    /* reference model working memory, allocated on first use of the KL penalty */
+    RunState ref_rs;
+    int ref_ready;
+    float *d_zref, *d_muref, *d_klw, *d_kl;
 } ReplayState;
 
 void replay_init(ReplayState *st, const ModelConfig *c, int max_rows, int max_seqs, int max_seq);
@@ -45,5 +55,10 @@ int replay_length(const Rollout *r, const ReplayConfig *rc);
 void replay_accumulate(const Model *m, ReplayState *st, const ReplayConfig *rc, const Rollout *r,
                        const float *weights, int n, float *grads, double *logp_cot,
                        double *logp_ans);
+/* As replay_accumulate; with rc->ref set, kl[i] receives rollout i's summed KL to the
+ * reference (kl may be NULL). */
+void replay_accumulate_kl(const Model *m, ReplayState *st, const ReplayConfig *rc, const Rollout *r,
+                          const float *weights, int n, float *grads, double *logp_cot,
+                          double *logp_ans, double *kl);
 
 #endif

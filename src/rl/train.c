@@ -138,7 +138,8 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
     ReplayConfig rpc = {.mode = p->mode, .cot_temperature = p->cot_temperature, .sigma = sigma,
                         .ans_temperature = p->ans_temperature, .prefill = p->prefill,
                         .n_prefill = p->n_prefill, .prefill_long = p->prefill_long,
-                        .n_prefill_long = p->n_prefill_long};
+                        .n_prefill_long = p->n_prefill_long,
+                        .ref = p->kl_coef > 0 ? p->ref : NULL, .kl_scale = p->kl_coef / (float)total};
     int longest = 0;
     for (int t = 0; t < tasks->n; t++) longest = tasks->prompt_len[t] > longest ? tasks->prompt_len[t] : longest;
     const int max_len = longest + p->cot_max + p->n_prefill_long + p->ans_max;
@@ -149,8 +150,9 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
     }
     const double t_train = now();
     dev_zero(st->grads, P * sizeof(float));
-    double logp_cot = 0, logp_ans = 0, loss = 0;
+    double logp_cot = 0, logp_ans = 0, loss = 0, kl_sum = 0;
     double *lc = xmalloc((size_t)(n ? n : 1) * sizeof(double)), *la = xmalloc((size_t)(n ? n : 1) * sizeof(double));
+    double *kl = xcalloc((size_t)(n ? n : 1), sizeof(double));
     long train_tokens = 0;
     for (int i = 0; i < n;) {
         int j = i, rows = 0;
@@ -158,7 +160,7 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
             rows += replay_length(&out->r[j], &rpc);
             j++;
         }
-        replay_accumulate(m, &st->replay, &rpc, out->r + i, weights + i, j - i, st->grads, lc + i, la + i);
+        replay_accumulate_kl(m, &st->replay, &rpc, out->r + i, weights + i, j - i, st->grads, lc + i, la + i, kl + i);
         train_tokens += rows;
         i = j;
     }
@@ -167,7 +169,8 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
         out->r[i].logp_ans = (float)la[i];
         logp_cot += lc[i];
         logp_ans += la[i];
-        loss += weights[i] * (lc[i] + la[i]);
+        loss += weights[i] * (lc[i] + la[i]) + rpc.kl_scale * kl[i];
+        kl_sum += kl[i];
     }
     stats->train_seconds = now() - t_train;
 
@@ -207,8 +210,9 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
         rmin = all_rewards[i] < rmin ? all_rewards[i] : rmin;
         rmax = all_rewards[i] > rmax ? all_rewards[i] : rmax;
     }
-    double lsum[1] = {loss};
-    dist_allreduce_sum_f64(dist, lsum, 1);
+    double lsum[2] = {loss, kl_sum};
+    dist_allreduce_sum_f64(dist, lsum, 2);
+    stats->kl = lsum[1] / total;
     stats->reward_mean = s[S_REWARD] / total;
     stats->reward_min = rmin;
     stats->reward_max = rmax;
@@ -254,7 +258,7 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
     st->cursor += B;
     stats->step_seconds = now() - t_start;
 
-    free(task_of), free(mine), free(all_rewards), free(adv_all), free(weights), free(lc), free(la);
+    free(task_of), free(mine), free(all_rewards), free(adv_all), free(weights), free(lc), free(la), free(kl);
     if (advantages_out) *advantages_out = adv;
     else free(adv);
     return status;

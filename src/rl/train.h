@@ -50,6 +50,8 @@ typedef struct {
     uint64_t seed;
     float grad_clip;        /* 0 = off */
     int adv_norm;           /* divide advantages by the group std */
+    float kl_coef;          /* KL penalty to the reference model (0 = off) */
+    const Model *ref;       /* the frozen initial model, when kl_coef > 0 */
     int skip_nonfinite;     /* skip the update on NaN/Inf instead of aborting */
     int max_bad_steps;      /* abort after this many consecutive skipped steps */
     int record_topk;        /* top-k mixture tokens kept per CoT position (trajectories) */
@@ -70,6 +72,7 @@ typedef struct {
     double reward_mean, reward_min, reward_max, frac_correct;
     double cot_len, ans_len, frac_stop_string, frac_stop_length, frac_stop_eos;
     double logp_cot, logp_ans, loss;
+    double kl;              /* mean KL to the reference per rollout (0 without penalty) */
     double grad_norm, lr, sigma;
     double gen_tokens, train_tokens, gen_seconds, train_seconds, step_seconds;
     double allreduce_seconds; /* gradient all-reduce wall time on this rank */
