@@ -78,6 +78,15 @@ PYEOF
 grep -q "^trajectory ok" "$tmp/traj.txt"
 check "trajectories match the log (rewards, correctness, lengths, offsets, top-k, RLOO sums)" $? "$(cat "$tmp/traj.txt")"
 
+# Learning happens: on a small fixed problem set, RL raises the fraction of correct
+# rollouts. Statistical assertion with a margin: the mean over the last 5 of 40 steps must
+# beat the mean over the first 5 by at least 0.15 (measured: 0.33 -> 0.72).
+"$SOFTCOT" train --model "$MODEL" --out "$tmp/learn" --mode hard --synth_n 4 --batch_prompts 4 --group_size 8 \
+    --gen_batch 16 --lr 3e-4 --warmup 5 --steps 40 --traj_every 0 --ckpt_every 100 --save_final false >"$tmp/learn.log" 2>&1
+grep '^step ' "$tmp/learn.log" | sed 's/.*correct \([0-9.]*\).*/\1/' >"$tmp/learn.txt"
+res=$(awk 'NR <= 5 { a += $1 } NR > 35 { b += $1 } END { printf "%.3f %.3f %d", a / 5, b / 5, (NR == 40 && b / 5 - a / 5 >= 0.15) ? 0 : 1 }' "$tmp/learn.txt")
+check "RL raises the fraction correct on a fixed problem set (first 5 steps -> last 5: ${res% *})" "${res##* }" "$(tail -n 2 "$tmp/learn.log")"
+
 # A diverging run: non-finite loss aborts with a clear message, or is skipped on request.
 "$SOFTCOT" train $SMALL --steps 6 --warmup 0 --lr 1e30 --out "$tmp/nan" >"$tmp/nan.log" 2>&1
 rc=$?
