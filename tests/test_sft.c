@@ -14,7 +14,7 @@
 #include "data/synth.h"
 #include "model/init.h"
 #include "model/model.h"
-#include "rl/mstr.h"
+#include "core/bytebuf.h"
 #include "rl/sft.h"
 #include "test.h"
 #include "text/tokenizer.h"
@@ -22,7 +22,7 @@
 enum { BOS = 256, EOS = 257 };
 
 /* GPT-2's byte -> character map, written as UTF-8 JSON keys. */
-static void byte_char(int b, MStr *out) {
+static void byte_char(int b, ByteBuf *out) {
     int cp;
     if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) {
         cp = b;
@@ -33,28 +33,28 @@ static void byte_char(int b, MStr *out) {
         cp = 256 + k;
     }
     if (cp < 0x80) {
-        if (cp == '"' || cp == '\\') mstr_putc(out, '\\');
-        mstr_putc(out, (char)cp);
+        if (cp == '"' || cp == '\\') bytebuf_putc(out, '\\');
+        bytebuf_putc(out, (char)cp);
     } else {
-        mstr_putc(out, (char)(0xC0 | (cp >> 6)));
-        mstr_putc(out, (char)(0x80 | (cp & 0x3F)));
+        bytebuf_putc(out, (char)(0xC0 | (cp >> 6)));
+        bytebuf_putc(out, (char)(0x80 | (cp & 0x3F)));
     }
 }
 
 static Tokenizer *byte_tokenizer(void) {
-    MStr j = {0};
-    mstr_puts(&j, "{\"added_tokens\":[{\"id\":256,\"content\":\"<|bos|>\",\"special\":true},"
+    ByteBuf j = {0};
+    bytebuf_puts(&j, "{\"added_tokens\":[{\"id\":256,\"content\":\"<|bos|>\",\"special\":true},"
                   "{\"id\":257,\"content\":\"<|eos|>\",\"special\":true}],\"normalizer\":null,"
                   "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false},"
                   "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<|bos|>\"}},"
                   "{\"Sequence\":{\"id\":\"A\"}}],\"special_tokens\":{\"<|bos|>\":{\"id\":\"<|bos|>\",\"ids\":[256]}}},"
                   "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"merges\":[],\"vocab\":{");
     for (int b = 0; b < 256; b++) {
-        mstr_puts(&j, b ? ",\"" : "\"");
+        bytebuf_puts(&j, b ? ",\"" : "\"");
         byte_char(b, &j);
-        mstr_printf(&j, "\":%d", b);
+        bytebuf_printf(&j, "\":%d", b);
     }
-    mstr_puts(&j, "}}}");
+    bytebuf_puts(&j, "}}}");
     const char *cfg = "{\"bos_token\":\"<|bos|>\",\"eos_token\":\"<|eos|>\"}";
     Err err;
     Tokenizer *t = tokenizer_load_hf_mem(j.p, j.n, cfg, strlen(cfg), "byte tokenizer", &err);

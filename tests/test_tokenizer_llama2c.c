@@ -8,7 +8,7 @@
 
 #include "core/fileio.h"
 #include "test.h"
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 #include "text/tokenizer.h"
 
 /* ---- reference: Karpathy's run.c (build_tokenizer/encode), adapted only to take a

@@ -7,7 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/check.h"
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 #include "text/tokenizer.h"
 
 static void usage(FILE *out) {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 
 static const OptSpec *find(const OptSpec *s, int n, const char *key) {
     for (int i = 0; i < n; i++)

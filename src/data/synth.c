@@ -10,7 +10,7 @@
 
 #include "core/fileio.h"
 #include "core/rng.h"
-#include "rl/mstr.h"
+#include "core/bytebuf.h"
 
 typedef struct {
     const char *name, *he, *him, *his;
@@ -162,9 +162,9 @@ static int draw_int(Draw *d, int lo, int hi) {
 
 static const char *plural(const Thing *t, long n) { return n == 1 ? t->one : t->many; }
 
-static void put_cap(MStr *s, const char *w) {
-    mstr_putc(s, (char)(w[0] - 'a' + 'A'));
-    mstr_puts(s, w + 1);
+static void put_cap(ByteBuf *s, const char *w) {
+    bytebuf_putc(s, (char)(w[0] - 'a' + 'A'));
+    bytebuf_puts(s, w + 1);
 }
 
 /* Which operations are possible at amount v, as characters; returns the count. */
@@ -193,35 +193,35 @@ int synth_problem(const SynthConfig *c, uint32_t j, Problem *p) {
     const Thing *thing = &THINGS[draw_int(&d, 0, N_THINGS - 1)];
     int steps = draw_int(&d, c->min_steps, c->max_steps);
     long v = draw_int(&d, 1, c->max_number);
-    MStr q = {0}, s = {0};
-    mstr_printf(&q, "%s has %ld %s.", who->name, v, plural(thing, v));
-    mstr_printf(&s, "%s has %ld %s.", who->name, v, plural(thing, v));
+    ByteBuf q = {0}, s = {0};
+    bytebuf_printf(&q, "%s has %ld %s.", who->name, v, plural(thing, v));
+    bytebuf_printf(&s, "%s has %ld %s.", who->name, v, plural(thing, v));
     for (int k = 0; k < steps; k++) {
         char ops[4];
         int nops = feasible_ops(c, v, ops);
         if (nops == 0) {
-            mstr_free(&q);
-            mstr_free(&s);
+            bytebuf_free(&q);
+            bytebuf_free(&s);
             return 0;
         }
         char op = ops[draw_int(&d, 0, nops - 1)];
         int variant = draw_int(&d, 0, 2);
         long b = 0, r = 0;
         const char *sym = "+";
-        MStr ev = {0}; /* the event sentence without its final stop, shared by Q and S */
+        ByteBuf ev = {0}; /* the event sentence without its final stop, shared by Q and S */
         if (op == '+') {
             long hi = c->max_value - v < c->max_number ? c->max_value - v : c->max_number;
             b = draw_int(&d, 1, (int)hi);
             r = v + b;
             if (variant == 0) {
                 put_cap(&ev, who->he);
-                mstr_printf(&ev, " buys %ld more", b);
+                bytebuf_printf(&ev, " buys %ld more", b);
             } else if (variant == 1) {
                 put_cap(&ev, who->he);
-                mstr_printf(&ev, " finds %ld more", b);
+                bytebuf_printf(&ev, " finds %ld more", b);
             } else {
                 const Person *o = &PEOPLE[(who - PEOPLE + 1 + draw_int(&d, 0, N_PEOPLE - 2)) % N_PEOPLE];
-                mstr_printf(&ev, "%s gives %s %ld more", o->name, who->him, b);
+                bytebuf_printf(&ev, "%s gives %s %ld more", o->name, who->him, b);
             }
         } else if (op == '-') {
             long hi = v - 1 < c->max_number ? v - 1 : c->max_number;
@@ -231,11 +231,11 @@ int synth_problem(const SynthConfig *c, uint32_t j, Problem *p) {
             put_cap(&ev, who->he);
             if (variant == 0) {
                 const Person *o = &PEOPLE[(who - PEOPLE + 1 + draw_int(&d, 0, N_PEOPLE - 2)) % N_PEOPLE];
-                mstr_printf(&ev, " gives %ld to %s", b, o->name);
+                bytebuf_printf(&ev, " gives %ld to %s", b, o->name);
             } else if (variant == 1) {
-                mstr_printf(&ev, " loses %ld", b);
+                bytebuf_printf(&ev, " loses %ld", b);
             } else {
-                mstr_printf(&ev, " sells %ld", b);
+                bytebuf_printf(&ev, " sells %ld", b);
             }
         } else if (op == '*') {
             long hi = c->max_value / v < c->max_factor ? c->max_value / v : c->max_factor;
@@ -243,7 +243,7 @@ int synth_problem(const SynthConfig *c, uint32_t j, Problem *p) {
             r = v * b;
             sym = "*";
             put_cap(&ev, who->he);
-            mstr_printf(&ev, " ends up with %ld times as many", b);
+            bytebuf_printf(&ev, " ends up with %ld times as many", b);
         } else {
             long divs[100];
             int nd = 0;
@@ -253,19 +253,19 @@ int synth_problem(const SynthConfig *c, uint32_t j, Problem *p) {
             r = v / b;
             sym = "/";
             put_cap(&ev, who->he);
-            mstr_printf(&ev, " splits them into %ld equal groups and keeps one", b);
+            bytebuf_printf(&ev, " splits them into %ld equal groups and keeps one", b);
         }
-        mstr_printf(&q, " %s.", ev.p);
-        mstr_printf(&s, "%s%s, so %s has %ld %s %ld = %ld %s.", k == 0 ? " " : "\n", ev.p, who->he, v, sym, b, r,
+        bytebuf_printf(&q, " %s.", ev.p);
+        bytebuf_printf(&s, "%s%s, so %s has %ld %s %ld = %ld %s.", k == 0 ? " " : "\n", ev.p, who->he, v, sym, b, r,
                     plural(thing, r));
-        mstr_free(&ev);
+        bytebuf_free(&ev);
         v = r;
     }
-    mstr_printf(&q, " How many %s does %s have now?", thing->many, who->name);
+    bytebuf_printf(&q, " How many %s does %s have now?", thing->many, who->name);
     char gold[32];
     snprintf(gold, sizeof gold, "%ld", v);
-    p->question = mstr_take(&q);
-    p->solution = mstr_take(&s);
+    p->question = bytebuf_take(&q);
+    p->solution = bytebuf_take(&s);
     p->gold = xstrdup(gold);
     return 1;
 }
@@ -331,12 +331,12 @@ int synth_generate(const SynthConfig *c, SynthSplit split, int n, Dataset *out, 
 int dataset_write_gsm8k(const Dataset *ds, const char *path, Err *err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
-    MStr answer = {0};
+    ByteBuf answer = {0};
     for (int i = 0; i < ds->n; i++) {
         const Problem *p = &ds->items[i];
         answer.n = 0;
-        if (p->solution && p->solution[0]) mstr_printf(&answer, "%s\n", p->solution);
-        mstr_printf(&answer, "#### %s", p->gold);
+        if (p->solution && p->solution[0]) bytebuf_printf(&answer, "%s\n", p->solution);
+        bytebuf_printf(&answer, "#### %s", p->gold);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "question", p->question);
         cJSON_AddStringToObject(o, "answer", answer.p);
@@ -346,11 +346,11 @@ int dataset_write_gsm8k(const Dataset *ds, const char *path, Err *err) {
         int bad = fputs(line, af.fp) < 0 || fputc('\n', af.fp) == EOF;
         free(line);
         if (bad) {
-            mstr_free(&answer);
+            bytebuf_free(&answer);
             atomic_abort(&af);
             return err_set(err, "%s: write error", path);
         }
     }
-    mstr_free(&answer);
+    bytebuf_free(&answer);
     return atomic_commit(&af, err);
 }

@@ -8,7 +8,7 @@
 
 #include "rl/passk.h"
 #include "rl/reward.h"
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 
 static const char *const MODE_NAMES[EVAL_N_MODES] = {
     "hard-greedy", "hard-sample", "soft-greedy", "soft-sample", "fuzzy-greedy", "fuzzy-sample",

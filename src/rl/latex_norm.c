@@ -5,7 +5,7 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "rl/mstr.h"
+#include "core/bytebuf.h"
 
 static int is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -48,7 +48,7 @@ static int three_digits_follow(const char *s, size_t i, size_t n) {
     return k == 3;
 }
 
-static void drop_separator_comma(MStr *o, const char *s, size_t i, size_t n) {
+static void drop_separator_comma(ByteBuf *o, const char *s, size_t i, size_t n) {
     if (o->n >= 2 && o->p[o->n - 1] == ',' && is_digit(o->p[o->n - 2]) && three_digits_follow(s, i, n)) {
         o->n--;
         o->p[o->n] = '\0';
@@ -57,58 +57,58 @@ static void drop_separator_comma(MStr *o, const char *s, size_t i, size_t n) {
 
 /* Pass 1: wrappers, spacing commands, renames, Unicode symbols, {,} separators. */
 static char *pass_commands(const char *s, size_t n) {
-    MStr o = {0};
+    ByteBuf o = {0};
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (c == '$' || c == '%') {
             i++;
         } else if (c == '\n' || c == '\t' || c == '\r' || c == '~') {
-            mstr_putc(&o, ' ');
+            bytebuf_putc(&o, ' ');
             i++;
         } else if (c == '{' && i + 2 < n && s[i + 1] == ',' && s[i + 2] == '}') {
             /* 10{,}000: the braces make the comma a separator in TeX */
-            if (!(o.n && is_digit(o.p[o.n - 1]))) mstr_putc(&o, ',');
+            if (!(o.n && is_digit(o.p[o.n - 1]))) bytebuf_putc(&o, ',');
             i += 3;
         } else if (c == 0xCF && i + 1 < n && (unsigned char)s[i + 1] == 0x80) {
-            mstr_puts(&o, "\\pi ");
+            bytebuf_puts(&o, "\\pi ");
             i += 2;
         } else if (c == 0xC3 && i + 1 < n && (unsigned char)s[i + 1] == 0x97) {
-            mstr_puts(&o, "\\times ");
+            bytebuf_puts(&o, "\\times ");
             i += 2;
         } else if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0xB7) {
-            mstr_puts(&o, "\\cdot ");
+            bytebuf_puts(&o, "\\cdot ");
             i += 2;
         } else if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0xB0) {
             i += 2; /* degree sign */
         } else if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0xB1) {
-            mstr_puts(&o, "\\pm ");
+            bytebuf_puts(&o, "\\pm ");
             i += 2;
         } else if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0xA0) {
-            mstr_putc(&o, ' ');
+            bytebuf_putc(&o, ' ');
             i += 2;
         } else if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x88) {
             unsigned char d = (unsigned char)s[i + 2];
-            if (d == 0x92) mstr_putc(&o, '-');
-            else if (d == 0x9A) mstr_puts(&o, "\\sqrt");
-            else if (d == 0x9E) mstr_puts(&o, "\\infty ");
-            else mstr_add(&o, s + i, 3);
+            if (d == 0x92) bytebuf_putc(&o, '-');
+            else if (d == 0x9A) bytebuf_puts(&o, "\\sqrt");
+            else if (d == 0x9E) bytebuf_puts(&o, "\\infty ");
+            else bytebuf_append(&o, s + i, 3);
             i += 3;
         } else if (c == '\\' && i + 1 < n && !is_letter(s[i + 1])) {
             char d = s[i + 1];
             i += 2;
             if (d == '\\') {
-                mstr_puts(&o, "\\\\");
+                bytebuf_puts(&o, "\\\\");
             } else if (d == ',' || d == '!' || d == ';' || d == ':' || d == ' ' || d == '>') {
                 drop_separator_comma(&o, s, i, n);
-                mstr_putc(&o, ' ');
+                bytebuf_putc(&o, ' ');
             } else if (d == '%' || d == '$' || d == '(' || d == ')' || d == '[' || d == ']') {
                 /* percent and dollar signs; inline/display math delimiters */
             } else if (d == '|') {
-                mstr_putc(&o, '|');
+                bytebuf_putc(&o, '|');
             } else {
-                mstr_putc(&o, '\\');
-                mstr_putc(&o, d);
+                bytebuf_putc(&o, '\\');
+                bytebuf_putc(&o, d);
             }
         } else if (c == '\\' && i + 1 < n) {
             size_t j = i + 1;
@@ -119,26 +119,26 @@ static char *pass_commands(const char *s, size_t n) {
             if (name_in(name, len, DROP_CMDS)) {
                 if (i < n && s[i] == '.' && (name_is(name, len, "left") || name_is(name, len, "right")))
                     i++; /* \left. and \right. are invisible delimiters */
-                mstr_putc(&o, ' ');
+                bytebuf_putc(&o, ' ');
                 continue;
             }
             int renamed = 0;
             for (size_t r = 0; r < sizeof RENAME_CMDS / sizeof RENAME_CMDS[0]; r++) {
                 if (name_is(name, len, RENAME_CMDS[r][0])) {
-                    mstr_puts(&o, RENAME_CMDS[r][1]);
+                    bytebuf_puts(&o, RENAME_CMDS[r][1]);
                     renamed = 1;
                     break;
                 }
             }
-            if (!renamed) mstr_add(&o, s + i - len - 1, len + 1);
+            if (!renamed) bytebuf_append(&o, s + i - len - 1, len + 1);
             /* keep a command name apart from a following letter (\cot x) */
-            if (i < n && is_letter(s[i]) && o.n && is_letter(o.p[o.n - 1])) mstr_putc(&o, ' ');
+            if (i < n && is_letter(s[i]) && o.n && is_letter(o.p[o.n - 1])) bytebuf_putc(&o, ' ');
         } else {
-            mstr_putc(&o, (char)c);
+            bytebuf_putc(&o, (char)c);
             i++;
         }
     }
-    return mstr_take(&o);
+    return bytebuf_take(&o);
 }
 
 /* Index just past the brace group starting at s[i] == '{', or 0 if it is not closed. */
@@ -180,7 +180,7 @@ static int only_exponent_left(const char *s, size_t e, size_t n, size_t *end) {
     return e == n;
 }
 
-static int last_nonspace(const MStr *o) {
+static int last_nonspace(const ByteBuf *o) {
     for (size_t k = o->n; k > 0; k--)
         if (o->p[k - 1] != ' ') return (unsigned char)o->p[k - 1];
     return 0;
@@ -196,7 +196,7 @@ static int word_is(const char *s, size_t n, const char *w) {
 }
 
 /* Pass 2: text and style wrappers, units, degrees. Returns 1 if anything changed. */
-static int pass_text(const char *s, MStr *o) {
+static int pass_text(const char *s, ByteBuf *o) {
     size_t n = strlen(s);
     int changed = 0;
     size_t i = 0;
@@ -222,12 +222,12 @@ static int pass_text(const char *s, MStr *o) {
                     }
                 }
             }
-            mstr_putc(o, s[i++]);
+            bytebuf_putc(o, s[i++]);
             continue;
         }
         if (s[i] != '\\' || i + 1 >= n || !is_letter(s[i + 1])) {
-            if (s[i] == '\\' && i + 1 < n) mstr_putc(o, s[i++]); /* keep \{ \\ as pairs */
-            mstr_putc(o, s[i++]);
+            if (s[i] == '\\' && i + 1 < n) bytebuf_putc(o, s[i++]); /* keep \{ \\ as pairs */
+            bytebuf_putc(o, s[i++]);
             continue;
         }
         size_t j = i + 1;
@@ -241,7 +241,7 @@ static int pass_text(const char *s, MStr *o) {
         }
         int is_text = name_in(name, len, TEXT_CMDS), is_wrap = name_in(name, len, WRAP_CMDS);
         if (!is_text && !is_wrap) {
-            mstr_add(o, s + i, j - i);
+            bytebuf_append(o, s + i, j - i);
             i = j;
             continue;
         }
@@ -263,9 +263,9 @@ static int pass_text(const char *s, MStr *o) {
             continue;
         }
         if (is_text && (word_is(content, clen, "and") || word_is(content, clen, "or"))) {
-            mstr_putc(o, ',');
+            bytebuf_putc(o, ',');
         } else {
-            mstr_add(o, content, clen);
+            bytebuf_append(o, content, clen);
         }
         i = e;
     }
@@ -394,10 +394,10 @@ char *latex_normalize(const char *s, size_t n) {
     char *a = pass_commands(s, n);
     /* text groups can nest (\text{\textbf{A}}): a few rounds, bounded */
     for (int round = 0; round < 4; round++) {
-        MStr o = {0};
+        ByteBuf o = {0};
         int changed = pass_text(a, &o);
         free(a);
-        a = mstr_take(&o);
+        a = bytebuf_take(&o);
         if (!changed) break;
     }
     strip_trailing_words(a);

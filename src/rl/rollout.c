@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 
 /* Answer-phase sampling keys use positions above this so they never share a stream with
  * CoT positions of the same rollout. */

@@ -7,7 +7,7 @@
 
 #include "core/lr_schedule.h"
 #include "core/rng.h"
-#include "rl/mstr.h"
+#include "core/bytebuf.h"
 #include "text/prompt.h"
 
 /* ---- examples ---------------------------------------------------------------------- */
@@ -16,14 +16,14 @@ char *sft_worked_solution(const char *ans) {
     /* the last "####" starts GSM8K's final-answer line */
     const char *end = ans + strlen(ans);
     for (const char *p = strstr(ans, "####"); p; p = strstr(p + 1, "####")) end = p;
-    MStr s = {0};
+    ByteBuf s = {0};
     for (const char *p = ans; p < end;) {
         const char *close = p[0] == '<' && p[1] == '<' ? strstr(p + 2, ">>") : NULL;
         if (close && close < end) { /* drop the calculator annotation <<48/2=24>> */
             p = close + 2;
             continue;
         }
-        mstr_putc(&s, *p++);
+        bytebuf_putc(&s, *p++);
     }
     char *out = s.p ? s.p : xstrdup("");
     size_t a = 0, b = strlen(out);
@@ -54,11 +54,11 @@ int sft_example_build(const Tokenizer *tok, const SftFormat *fmt, const char *qu
     memset(ex, 0, sizeof *ex);
     char *prompt = NULL;
     if (prompt_build(fmt->template_text, question, CHAT_NONE, NULL, &prompt, err)) return -1;
-    MStr cot = {0}, ans = {0};
+    ByteBuf cot = {0}, ans = {0};
     /* The CoT segment: " <solution> <stop string>"; an empty solution gives " <stop>". */
-    if (solution && *solution) mstr_printf(&cot, " %s", solution);
-    mstr_printf(&cot, " %s", fmt->stop_string);
-    mstr_printf(&ans, "%s}", answer);
+    if (solution && *solution) bytebuf_printf(&cot, " %s", solution);
+    bytebuf_printf(&cot, " %s", fmt->stop_string);
+    bytebuf_printf(&ans, "%s}", answer);
     int *ids = NULL, n = 0, cap = 0, rc = 0;
     rc = append_encoded(tok, prompt, 1, &ids, &n, &cap, err);
     int n_prompt = n;

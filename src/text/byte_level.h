@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 
 /* tokenizers' ByteLevel::use_regex pattern (identical to GPT-2's). */
 #define BYTE_LEVEL_GPT2_REGEX \

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 
 struct HfRegex {
     pcre2_code *code;

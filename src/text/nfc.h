@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 
 /* Appends NFC(s[0..n)) to out. Returns 0, or -1 if utf8proc rejects the input. */
 int text_nfc(const char *s, size_t n, ByteBuf *out);

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 
 const char PROMPT_TEMPLATE_PAPER[] =
     "A conversation between User and Assistant. The user asks a question, and the Assistant "

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "core/check.h"
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 #include "text/str_map.h"
 #include "text/tokenizer.h"
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 
 /* Offset of the first byte that makes s[0..n) invalid UTF-8 (overlong forms,
  * surrogates and code points above U+10FFFF are invalid), or n when it is valid. */

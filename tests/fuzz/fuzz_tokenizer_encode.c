@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 #include "text/nfc.h"
 #include "text/tokenizer.h"
 #include "text/utf8.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/bytebuf.h"
+#include "core/bytebuf.h"
 #include "text/tokenizer.h"
 
 #define REQUIRE(c)                                                      \
