@@ -1,4 +1,5 @@
 #include "io/checkpoint.h"
+#include "io/h5util.h"
 
 #include <dirent.h>
 #include <errno.h>

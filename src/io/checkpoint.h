@@ -34,9 +34,9 @@
 
 #include "core/check.h"
 #include "dist/dist.h"
-#include "io/h5util.h"
+#include "io/io_attr.h"
 
-#define CKPT_MAX_DIMS H5U_MAX_DIMS
+#define CKPT_MAX_DIMS IO_MAX_DIMS
 
 typedef enum { CKPT_F32 = 1, CKPT_I64 = 2 } CkptDtype;
 

@@ -17,28 +17,11 @@
 
 #include "core/check.h"
 #include "dist/dist.h"
-
-/* The version recorded in checkpoint and trajectory files. The Makefile may override it
- * (e.g. -DSOFTCOT_VERSION="\"$(git describe)\""). */
-#ifndef SOFTCOT_VERSION
-#define SOFTCOT_VERSION "0.1.0"
-#endif
+#include "io/io_attr.h"
 
 /* Largest payload of one H5Dwrite/H5Dread call: 1 GiB, well under ROMIO's 2 GiB. */
 #define H5U_PIECE_BYTES_MAX ((int64_t)1 << 30)
-#define H5U_MAX_DIMS 8
-
-typedef enum { IO_ATTR_I64 = 1, IO_ATTR_F64 = 2, IO_ATTR_STR = 3 } IoAttrType;
-
-/* A scalar attribute. Strings are stored as fixed-length, NUL-padded HDF5 strings (h5py
- * returns them as bytes). Only the member matching type is used. */
-typedef struct {
-    const char *name;
-    IoAttrType type;
-    int64_t i64;
-    double f64;
-    const char *str;
-} IoAttr;
+#define H5U_MAX_DIMS IO_MAX_DIMS
 
 /* fapl for H5Fcreate/H5Fopen over d's communicator; dxpl for collective transfers. */
 hid_t h5u_fapl(Dist *d);

@@ -1,4 +1,5 @@
 #include "io/trajectory.h"
+#include "io/h5util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -27,7 +27,7 @@
 
 #include "core/check.h"
 #include "dist/dist.h"
-#include "io/h5util.h"
+#include "io/io_attr.h"
 
 typedef enum { TRAJ_I32 = 1, TRAJ_I64 = 2, TRAJ_F32 = 3, TRAJ_U8 = 4 } TrajType;
 
