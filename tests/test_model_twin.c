@@ -12,6 +12,7 @@
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "test.h"
+#include "twin_case.h"
 
 static const char *CASES[] = {"llama_gqa_rope3", "qwen2_bias_tied", "llama_headdim_tied", "qwen2_mqa_untied"};
 
@@ -21,30 +22,6 @@ typedef struct {
     float *vectors, *logits, *dlogits;
 } Ref;
 
-static float *read_f32(StFile *f, const char *name, size_t expect) {
-    const StTensor *t = st_find(f, name);
-    if (!t || t->numel != expect) return NULL;
-    float *buf = xmalloc(expect * sizeof(float));
-    Err err;
-    if (st_read_f32(f, t, buf, &err)) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
-static int *read_i32(StFile *f, const char *name, size_t *n) {
-    const StTensor *t = st_find(f, name);
-    if (!t) return NULL;
-    int *buf = xmalloc(t->numel * sizeof(int));
-    Err err;
-    if (st_read_i32(f, t, buf, &err)) {
-        free(buf);
-        return NULL;
-    }
-    *n = t->numel;
-    return buf;
-}
 
 /* Runs sequences [first, first+count) of the reference batch through a training forward
  * and backward, accumulating into grads. Returns the logits (host) of those rows. */
@@ -136,44 +113,20 @@ static double decode_error(const Model *m, const Ref *r) {
 }
 
 static void run_case(const char *name, const char *tmp) {
-    char dir[256], cmd[1024], label[256];
-    snprintf(dir, sizeof dir, "%s/%s", tmp, name);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/twin/twin.py --case %s --out %s > %s.log 2>&1", name, dir, dir);
-    int rc = system(cmd);
-    snprintf(label, sizeof label, "%s: PyTorch twin ran (incl. its own KV-cache check)", name);
-    TEST_EXPECT(rc == 0, label, "'%s' exited with %d (see %s.log)", cmd, rc, dir);
-    if (rc) return;
-
-    Err err;
-    ModelConfig cfg;
-    float *host = NULL;
-    int loaded = model_dir_load(dir, &cfg, &host, &err) == 0;
-    snprintf(label, sizeof label, "%s: model directory loads", name);
-    TEST_EXPECT(loaded, label, "%s", err.msg);
-    if (!loaded) return;
+    char label[256];
     Model m;
-    model_init(&m, &cfg, host);
-    free(host);
-
     StFile f;
-    char *ref_path = path_join(dir, "ref.safetensors");
-    int opened = st_open(&f, ref_path, &err) == 0;
-    free(ref_path);
-    snprintf(label, sizeof label, "%s: reference file opens", name);
-    TEST_EXPECT(opened, label, "%s", err.msg);
-    if (!opened) {
-        model_free(&m);
-        return;
-    }
+    if (!twin_case_open("tests/twin/twin.py", name, tmp, "ref.safetensors", NULL, &m, &f)) return;
+    const ModelConfig cfg = m.cfg;
     Ref r = {.d = cfg.dim, .V = cfg.vocab_size};
     size_t nt = 0, nb = 0;
-    r.tokens = read_i32(&f, "tokens", &nt);
-    r.seq_lens = read_i32(&f, "seq_lens", &nb);
+    r.tokens = twin_read_i32(&f, "tokens", &nt);
+    r.seq_lens = twin_read_i32(&f, "seq_lens", &nb);
     r.T = (int)nt;
     r.B = (int)nb;
-    r.vectors = read_f32(&f, "vectors", nt * r.d);
-    r.logits = read_f32(&f, "logits", nt * r.V);
-    r.dlogits = read_f32(&f, "dlogits", nt * r.V);
+    r.vectors = twin_read_f32(&f, "vectors", nt * r.d);
+    r.logits = twin_read_f32(&f, "logits", nt * r.V);
+    r.dlogits = twin_read_f32(&f, "dlogits", nt * r.V);
     int n_vec = 0;
     for (int i = 0; i < r.T; i++) n_vec += r.tokens && r.tokens[i] < 0;
     snprintf(label, sizeof label, "%s: reference has tokens, vectors, logits, dlogits", name);
@@ -199,7 +152,7 @@ static void run_case(const char *name, const char *tmp) {
             const ParamTensor *t = &m.layout.tensors[i];
             char gname[PARAM_NAME_MAX + 8];
             snprintf(gname, sizeof gname, "grad.%s", t->name);
-            float *want = read_f32(&f, gname, t->numel);
+            float *want = twin_read_f32(&f, gname, t->numel);
             if (!want) {
                 bad++;
                 printf("# %s: reference lacks %s\n", name, gname);

@@ -26,35 +26,12 @@
 #include "model/model.h"
 #include "rl/replay.h"
 #include "test.h"
+#include "twin_case.h"
 
 static const char *CASES[] = {"llama_gqa_rope3", "qwen2_bias_tied"};
 static const char *MODES[] = {"hard", "soft", "fuzzy"};
 static const double TOL = 1e-4;
 
-static float *read_f32(StFile *f, const char *name, size_t expect) {
-    const StTensor *t = st_find(f, name);
-    if (!t || t->numel != expect) return NULL;
-    float *buf = xmalloc((expect ? expect : 1) * sizeof(float));
-    Err err;
-    if (st_read_f32(f, t, buf, &err)) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
-static int *read_i32(StFile *f, const char *name, size_t *n) {
-    const StTensor *t = st_find(f, name);
-    if (!t) return NULL;
-    int *buf = xmalloc((t->numel ? t->numel : 1) * sizeof(int));
-    Err err;
-    if (st_read_i32(f, t, buf, &err)) {
-        free(buf);
-        return NULL;
-    }
-    *n = t->numel;
-    return buf;
-}
 
 typedef struct {
     int n;                       /* rollouts */
@@ -78,7 +55,7 @@ static int load_mode(StFile *f, const char *mode, int d, ModeRef *m) {
     memset(m, 0, sizeof *m);
     char k[128];
     size_t n = 0, n2 = 0, np = 0, nc = 0, na = 0;
-#define I32(field, key, cnt) (snprintf(k, sizeof k, "%s." key, mode), m->field = read_i32(f, k, cnt))
+#define I32(field, key, cnt) (snprintf(k, sizeof k, "%s." key, mode), m->field = twin_read_i32(f, k, cnt))
     I32(n_prompt, "n_prompt", &n);
     I32(cot_len, "cot_len", &n2);
     if (!m->n_prompt || !m->cot_len || n2 != n) return -1;
@@ -95,17 +72,17 @@ static int load_mode(StFile *f, const char *mode, int d, ModeRef *m) {
     for (size_t i = 0; i < n; i++) sp += m->n_prompt[i], sc += m->cot_len[i], sa += m->ans_len[i];
     if (sp != np || sc != nc || sa != na) return -1;
     snprintf(k, sizeof k, "%s.cot_vectors", mode);
-    m->cot_vectors = read_f32(f, k, nc * d);
+    m->cot_vectors = twin_read_f32(f, k, nc * d);
     snprintf(k, sizeof k, "%s.advantage", mode);
-    m->adv = read_f32(f, k, n);
+    m->adv = twin_read_f32(f, k, n);
     snprintf(k, sizeof k, "%s.logp_cot", mode);
-    m->logp_cot = read_f32(f, k, n);
+    m->logp_cot = twin_read_f32(f, k, n);
     snprintf(k, sizeof k, "%s.logp_ans", mode);
-    m->logp_ans = read_f32(f, k, n);
+    m->logp_ans = twin_read_f32(f, k, n);
     snprintf(k, sizeof k, "%s.temps", mode);
-    float *t = read_f32(f, k, 3);
+    float *t = twin_read_f32(f, k, 3);
     size_t nb = 0;
-    int *bg = read_i32(f, "batch", &nb);
+    int *bg = twin_read_i32(f, "batch", &nb);
     if (!m->cot_vectors || !m->adv || !m->logp_cot || !m->logp_ans || !t || !bg || nb != 2 ||
         (size_t)bg[0] * bg[1] != n) {
         free(t), free(bg);
@@ -166,11 +143,11 @@ static double grad_error(const Model *m, StFile *f, const char *mode, const char
             const ParamTensor *t = &m->layout.tensors[i];
             char key[PARAM_NAME_MAX + 64];
             snprintf(key, sizeof key, "%s.%s.%s", mode, prefix, t->name);
-            float *want = read_f32(f, key, t->numel);
+            float *want = twin_read_f32(f, key, t->numel);
             float *wsub = NULL;
             if (sub_prefix) {
                 snprintf(key, sizeof key, "%s.%s.%s", mode, sub_prefix, t->name);
-                wsub = read_f32(f, key, t->numel);
+                wsub = twin_read_f32(f, key, t->numel);
             }
             if (!want || (sub_prefix && !wsub)) {
                 (*missing)++;
@@ -292,39 +269,19 @@ static void run_mode(const char *cname, const Model *m, StFile *f, int mi, const
 }
 
 static void run_case(const char *name, const char *tmp) {
-    char dir[256], cmd[1024], label[256];
-    snprintf(dir, sizeof dir, "%s/%s", tmp, name);
-    const char *extra = getenv("TWIN_RL_ARGS");
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/twin/twin_rl.py --case %s --out %s %s > %s.log 2>&1", name, dir,
-             extra ? extra : "", dir);
-    int rc = system(cmd);
-    snprintf(label, sizeof label, "%s: PyTorch RL twin ran", name);
-    TEST_EXPECT(rc == 0, label, "'%s' exited with %d (see %s.log)", cmd, rc, dir);
-    if (rc) return;
-
-    Err err;
-    ModelConfig cfg;
-    float *host = NULL;
-    int loaded = model_dir_load(dir, &cfg, &host, &err) == 0;
-    snprintf(label, sizeof label, "%s: model directory loads", name);
-    TEST_EXPECT(loaded, label, "%s", err.msg);
-    if (!loaded) return;
+    char label[256];
     Model m;
-    model_init(&m, &cfg, host);
-    free(host);
     StFile f;
-    char *ref_path = path_join(dir, "rl_ref.safetensors");
-    int opened = st_open(&f, ref_path, &err) == 0;
-    free(ref_path);
+    if (!twin_case_open("tests/twin/twin_rl.py", name, tmp, "rl_ref.safetensors", getenv("TWIN_RL_ARGS"), &m, &f)) return;
     size_t npf = 0, npfl = 0;
-    int *pf = opened ? read_i32(&f, "prefill", &npf) : NULL;
-    int *pfl = opened ? read_i32(&f, "prefill_long", &npfl) : NULL;
-    snprintf(label, sizeof label, "%s: RL reference opens, with both prefills", name);
-    TEST_EXPECT(opened && pf && pfl && npf > 0 && npfl > npf, label, "%s", opened ? "prefill tensors missing" : err.msg);
-    if (opened && pf && pfl)
+    int *pf = twin_read_i32(&f, "prefill", &npf);
+    int *pfl = twin_read_i32(&f, "prefill_long", &npfl);
+    snprintf(label, sizeof label, "%s: RL reference has both prefills", name);
+    TEST_EXPECT(pf && pfl && npf > 0 && npfl > npf, label, "prefill tensors missing");
+    if (pf && pfl)
         for (int mi = 0; mi < 3; mi++) run_mode(name, &m, &f, mi, pf, (int)npf, pfl, (int)npfl);
     free(pf), free(pfl);
-    if (opened) st_close(&f);
+    st_close(&f);
     model_free(&m);
 }
 
