@@ -1,9 +1,9 @@
 /* The llama2.c tokenizer (tokenizer.bin / tok512.bin), with the semantics of Karpathy's
  * run.c: encode adds a dummy-prefix " " token, looks up each UTF-8 character (falling
- * back to <0xXX> byte tokens at id byte+3), then repeatedly merges the adjacent pair
+ * back to the byte tokens <0x00>..<0xFF> at id byte+3), then repeatedly merges the adjacent pair
  * whose concatenation is the highest-scoring token, leftmost first. run.c rescans all
  * pairs after each merge (O(n^2)); here the same merge order comes from a heap.
- * Decoding drops a piece's leading space right after BOS and turns <0xXX> into bytes. */
+ * Decoding drops a piece's leading space right after BOS and turns byte tokens into bytes. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -11,7 +11,7 @@ const char PROMPT_TEMPLATE_PAPER[] =
     "'User: [question] Assistant: [detailed reasoning] The final answer is: "
     "\\boxed{[answer]}.' User: {question} Assistant:";
 
-static const char PLACEHOLDER[] = "{question}";
+static const char QUESTION_SLOT[] = "{question}";
 
 int chat_style_parse(const char *s, ChatStyle *style, Err *err) {
     if (!strcmp(s, "none"))
@@ -42,12 +42,12 @@ static void append_str(ByteBuf *b, const char *s) { bytebuf_append(b, s, strlen(
 
 int prompt_build(const char *template_text, const char *question, ChatStyle style,
                  const char *system, char **out, Err *err) {
-    const size_t ph = sizeof PLACEHOLDER - 1;
-    if (!strstr(template_text, PLACEHOLDER))
-        return err_set(err, "prompt template has no %s placeholder", PLACEHOLDER);
+    const size_t ph = sizeof QUESTION_SLOT - 1;
+    if (!strstr(template_text, QUESTION_SLOT))
+        return err_set(err, "prompt template has no %s placeholder", QUESTION_SLOT);
     ByteBuf body = {0};
     for (const char *p = template_text, *hit; *p; p = hit + ph) {
-        hit = strstr(p, PLACEHOLDER);
+        hit = strstr(p, QUESTION_SLOT);
         if (!hit) {
             append_str(&body, p);
             break;
