@@ -195,20 +195,5 @@ out:
 }
 
 int main(void) {
-    ops_init(0);
-    char tmp[] = "/tmp/softcot_twin_XXXXXX";
-    if (!mkdtemp(tmp)) {
-        printf("not ok - mkdtemp failed\n");
-        return 1;
-    }
-    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) run_case(CASES[i], tmp);
-    int rc = test_finish();
-    if (rc == 0) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-        if (system(cmd) != 0) printf("# could not remove %s\n", tmp);
-    } else {
-        printf("# twin outputs kept in %s\n", tmp);
-    }
-    return rc;
+    return twin_run_cases("softcot_twin", CASES, (int)(sizeof CASES / sizeof CASES[0]), run_case);
 }

@@ -72,4 +72,27 @@ static inline int twin_case_open(const char *script, const char *name, const cha
     return opened;
 }
 
+/* main() of a twin test: runs every case in a fresh temp directory (named from prefix),
+ * removes it when every check passed and keeps it for inspection otherwise. */
+static inline int twin_run_cases(const char *prefix, const char *const *cases, int n_cases,
+                                 void (*run_case)(const char *name, const char *tmp)) {
+    ops_init(0);
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "/tmp/%s_XXXXXX", prefix);
+    if (!mkdtemp(tmp)) {
+        printf("not ok - mkdtemp failed\n");
+        return 1;
+    }
+    for (int i = 0; i < n_cases; i++) run_case(cases[i], tmp);
+    int rc = test_finish();
+    if (rc == 0) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+        if (system(cmd) != 0) printf("# could not remove %s\n", tmp);
+    } else {
+        printf("# twin outputs kept in %s\n", tmp);
+    }
+    return rc;
+}
+
 #endif

@@ -32,12 +32,9 @@ void train_state_free(TrainState *st) {
     memset(st, 0, sizeof *st);
 }
 
-int64_t train_prompt_at(uint64_t seed, int64_t p, int64_t n_tasks) {
-    /* Element p % n of a Fisher-Yates permutation for epoch p / n, drawn from the data
-     * stream of that epoch. O(n) per call; n is a dataset size and B calls per step. */
-    const int64_t epoch = p / n_tasks, want = p % n_tasks;
+void train_epoch_order(uint64_t seed, int64_t epoch, int64_t n_tasks, int64_t *perm) {
+    /* Fisher-Yates driven by the data stream of that epoch. */
     RngKey key = {.seed = seed, .step = (uint32_t)epoch, .purpose = RNG_PURPOSE_DATA};
-    int64_t *perm = xmalloc((size_t)n_tasks * sizeof(int64_t));
     for (int64_t i = 0; i < n_tasks; i++) perm[i] = i;
     for (int64_t i = n_tasks - 1; i > 0; i--) {
         int64_t j = (int64_t)(rng_uniform(key, (uint32_t)i) * (float)(i + 1));
@@ -46,9 +43,6 @@ int64_t train_prompt_at(uint64_t seed, int64_t p, int64_t n_tasks) {
         perm[i] = perm[j];
         perm[j] = t;
     }
-    int64_t out = perm[want];
-    free(perm);
-    return out;
 }
 
 /* Sum of statistics over ranks, in one reduction. */
@@ -80,9 +74,13 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
     stats->first_rollout = k0;
     RolloutRequest *req = xcalloc((size_t)B, sizeof *req);
     int64_t *task_of = xmalloc((size_t)B * sizeof(int64_t));
+    int64_t *perm = xmalloc((size_t)tasks->n * sizeof(int64_t)), perm_epoch = -1;
     int n_req = 0;
     for (int b = 0; b < B; b++) {
-        task_of[b] = train_prompt_at(p->seed, st->cursor + b, tasks->n);
+        /* the step's prompts may straddle an epoch boundary */
+        const int64_t pos = st->cursor + b, epoch = pos / tasks->n;
+        if (epoch != perm_epoch) train_epoch_order(p->seed, perm_epoch = epoch, tasks->n, perm);
+        task_of[b] = perm[pos % tasks->n];
         int64_t lo = (int64_t)b * G > k0 ? (int64_t)b * G : k0;
         int64_t hi = (int64_t)(b + 1) * G < k1 ? (int64_t)(b + 1) * G : k1;
         if (hi <= lo) continue;
@@ -92,6 +90,8 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
                                         .first_sample = (int)(lo - (int64_t)b * G),
                                         .n_samples = (int)(hi - lo)};
     }
+
+    free(perm);
 
     /* 2. rollouts */
     const float sigma = p->mode == COT_HARD ? 0.0f : rollout_sigma(m, p->noise_gamma);

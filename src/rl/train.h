@@ -84,9 +84,10 @@ typedef struct {
 void train_state_init(TrainState *st, Model *model);
 void train_state_free(TrainState *st);
 
-/* Task index of the p-th prompt drawn (p = 0, 1, ...): a fresh seeded permutation of the
- * task set every epoch, so the cursor alone restores the data order. */
-int64_t train_prompt_at(uint64_t seed, int64_t p, int64_t n_tasks);
+/* The order in which epoch `epoch` visits the task set (a seeded permutation, fresh every
+ * epoch): the p-th prompt drawn is perm[p % n] of epoch p / n, so the cursor alone
+ * restores the data order. */
+void train_epoch_order(uint64_t seed, int64_t epoch, int64_t n_tasks, int64_t *perm);
 
 /* Runs step st->step, advances st->step and st->cursor. The rollouts this rank generated
  * (with rewards and advantages) are left in *rollouts for trajectory dumps (the caller

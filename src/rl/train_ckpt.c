@@ -79,8 +79,7 @@ static void free_items(CkptItem *items, char **names, int n) {
  * function of seed and cursor, which is what resume uses). */
 static int64_t *epoch_order(uint64_t seed, int64_t cursor, int64_t n_tasks) {
     int64_t *order = xmalloc((size_t)n_tasks * sizeof(int64_t));
-    const int64_t base = cursor / n_tasks * n_tasks;
-    for (int64_t i = 0; i < n_tasks; i++) order[i] = train_prompt_at(seed, base + i, n_tasks);
+    train_epoch_order(seed, cursor / n_tasks, n_tasks, order);
     return order;
 }
 
