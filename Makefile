@@ -20,12 +20,12 @@ CFLAGS += $(CFLAGS_BASE)
 LDLIBS += $(PKG_LIBS) -lm -lpthread
 
 ALL_SRC := $(shell find src -name '*.c' | sort)
-CPU_ONLY_SRC := src/ops/ops_cpu.c
+CUDA_ABSENT_SRC := src/ops/ops_cuda_absent.c
 LIB_SRC := $(filter-out src/main.c,$(ALL_SRC))
 CU_SRC :=
 ifeq ($(CUDA),1)
   NVCC ?= /usr/local/cuda/bin/nvcc
-  LIB_SRC := $(filter-out $(CPU_ONLY_SRC),$(LIB_SRC))
+  LIB_SRC := $(filter-out $(CUDA_ABSENT_SRC),$(LIB_SRC))
   CU_SRC := $(sort $(wildcard kernels/*.cu))
   NVCCFLAGS ?= -O3 -std=c++17 -Isrc -arch=sm_90 --compiler-options -Wall,-Wextra,-Werror
   LDLIBS += -L/usr/local/cuda/lib64 -lcudart -lcublas -lnccl -lstdc++

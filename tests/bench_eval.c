@@ -97,7 +97,6 @@ static void report(const char *name, const Model *m, const Tokenizer *tok, int c
 
 int main(int argc, char **argv) {
     cpu_setup_blas(argc, argv);
-    ops_init(0);
     const char *shared = getenv("SOFTCOT_SHARED") && *getenv("SOFTCOT_SHARED") ? getenv("SOFTCOT_SHARED") : "../shared";
     char tokp[512], bin[512];
     snprintf(tokp, sizeof tokp, "%s/models/stories260K/tok512.bin", shared);

@@ -91,7 +91,6 @@ static double run_forward_backward(void *p) {
 
 int main(int argc, char **argv) {
     cpu_setup_blas(argc, argv);
-    ops_init(0);
     const int T = 2048, reps = 2;
     ModelConfig c = {.arch = ARCH_LLAMA, .dim = 1024, .hidden_dim = 2816, .n_layers = 8,
                      .n_heads = 16, .n_kv_heads = 4, .head_dim = 64, .vocab_size = 32000,

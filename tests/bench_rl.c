@@ -282,7 +282,6 @@ int main(int argc, char **argv) {
     if (steps < 1) steps = 1;
     Dist dist;
     dist_init(&dist, &argc, &argv);
-    ops_init(0);
     printf("# softcot RL-step bench: backend %s, OPENBLAS_CORETYPE=%s OPENBLAS_NUM_THREADS=%s, %d step(s) "
            "per row, the last reported; the twin gets the same number of steps\n",
            ops_backend_name(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(auto)",

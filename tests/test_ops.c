@@ -620,7 +620,6 @@ static void test_adamw(void) {
 }
 
 int main(void) {
-    ops_init(0);
     test_matmul();
     test_linear();
     test_embed();

@@ -312,7 +312,6 @@ static void run_variant(const Model *m, Rollout *r, float sigma, int with_answer
 }
 
 int main(void) {
-    ops_init(0);
     ModelConfig cfg = tiny_config();
     ParamLayout lay;
     ParamOffsets off;

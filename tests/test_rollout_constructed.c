@@ -365,7 +365,6 @@ static void test_soft(CotMode mode) {
 }
 
 int main(void) {
-    ops_init(0);
     build_next();
     tok = build_tokenizer();
     if (!tok) {

@@ -25,7 +25,7 @@
 
 typedef struct {
     char *model, *data, *format, *synth, *modes, *k, *template_text, *chat, *stop_string, *prefill;
-    char *out, *ood, *ood_format;
+    char *out, *ood, *ood_format, *device, *precision;
     int synthetic, samples, cot_max, ans_max, seed, batch, limit, entropy_bin, ood_rows;
     float tau_hard, tau_soft, tau_fuzzy, noise_gamma;
 } EvalOptions;
@@ -52,6 +52,8 @@ static const OptSpec EVAL_OPTS[] = {
     {"tau_fuzzy", OPT_FLOAT, O(tau_fuzzy), "1e-4", "1e-4", "fuzzy CoT mixture temperature"},
     {"noise_gamma", OPT_FLOAT, O(noise_gamma), "0.33", "0.33", "soft/fuzzy-sample noise sigma = gamma * rms(E); greedy modes use sigma = 0"},
     {"seed", OPT_INT, O(seed), "1234", NULL, "seed of CoT sampling and noise"},
+    {"device", OPT_STRING, O(device), "cpu", NULL, "compute device: cpu, or cuda (needs make CUDA=1)"},
+    {"precision", OPT_STRING, O(precision), "auto", NULL, "auto (bf16 on cuda, fp32 on cpu), bf16 or fp32"},
     {"batch", OPT_INT, O(batch), "64", NULL, "sequences decoded together (memory: KV cache of batch x sequence length)"},
     {"entropy_bin", OPT_INT, O(entropy_bin), "8", NULL, "CoT positions per bin of the entropy profile"},
     {"out", OPT_STRING, O(out), "eval.json", NULL, "results file (JSON, written atomically; schema in docs/eval.md)"},
@@ -438,7 +440,12 @@ int cmd_eval(int argc, char **argv) {
         options_free_strings(EVAL_OPTS, N_EVAL_OPTS, &o);
         return EXIT_OK;
     }
-    ops_init(0);
+    if (ops_select(o.device, o.precision, 0, &err)) {
+        fprintf(stderr, "softcot eval: %s\n", err.msg);
+        free(plan.ks);
+        options_free_strings(EVAL_OPTS, N_EVAL_OPTS, &o);
+        return EXIT_USAGE;
+    }
     int status = EXIT_USAGE;
     RunAssets assets;
     TaskSet tasks;

@@ -27,6 +27,7 @@ typedef struct {
     char *model, *out, *data, *data_format, *mode, *template_text, *chat, *stop_string, *prefill,
         *resume;
     char *synth;
+    char *device, *precision, *allreduce;
     int synth_n;
     int steps, batch_prompts, group_size, warmup;
     float lr, min_lr_ratio, beta1, beta2, adam_eps, weight_decay;
@@ -82,6 +83,9 @@ static const OptSpec TRAIN_OPTS[] = {
     {"traj_topk", OPT_INT, O(traj_topk), "8", NULL, "mixture tokens kept per CoT position in trajectories"},
     {"log_every", OPT_INT, O(log_every), "1", NULL, "print a progress line every N steps"},
     {"save_final", OPT_BOOL, O(save_final), "true", NULL, "write OUT/final as a Hugging Face model directory at the end"},
+    {"device", OPT_STRING, O(device), "cpu", NULL, "compute device: cpu, or cuda (one GPU per rank, chosen by local rank; needs make CUDA=1)"},
+    {"precision", OPT_STRING, O(precision), "auto", NULL, "auto (bf16 on cuda, fp32 on cpu), bf16 (bf16 GEMM operands, fp32 master weights and accumulation) or fp32"},
+    {"allreduce", OPT_STRING, O(allreduce), "auto", NULL, "gradient all-reduce: auto (nccl on cuda, else mpi), nccl or mpi (host-staged)"},
     {"resume", OPT_STRING, O(resume), "no", NULL, "'auto' continues from OUT/checkpoints/latest if present"},
 };
 #undef O
@@ -175,6 +179,24 @@ static int validate(const TrainOptions *o, CotMode *mode, Err *err) {
     return 0;
 }
 
+/* Binds this rank to its device and, for multi-GPU runs, sets up the device-side
+ * all-reduce: rank 0's NCCL id travels to the others over MPI, as in llm.c. */
+static int select_device(const TrainOptions *o, Dist *dist, Err *err) {
+    if (strcmp(o->allreduce, "auto") && strcmp(o->allreduce, "nccl") && strcmp(o->allreduce, "mpi"))
+        return err_set(err, "--allreduce: unknown value '%s' (expected auto, nccl or mpi)", o->allreduce);
+    if (ops_select(o->device, o->precision, dist->local_rank, err)) return -1;
+    const size_t id_bytes = ops_comm_id_bytes();
+    if (!strcmp(o->allreduce, "nccl") && id_bytes == 0)
+        return err_set(err, "--allreduce nccl needs --device cuda");
+    if (dist->size == 1 || id_bytes == 0 || !strcmp(o->allreduce, "mpi")) return 0;
+    unsigned char *id = xcalloc(1, id_bytes);
+    if (dist->rank == 0) ops_comm_unique_id(id);
+    dist_bcast(dist, id, id_bytes, 0);
+    int rc = ops_comm_init(id, dist->rank, dist->size, err);
+    free(id);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     /* Before MPI start-up, so a preemption signal during MPI_Init is not fatal. */
     signals_install();
@@ -209,7 +231,14 @@ int cmd_train(int argc, char **argv) {
         dist_finalize(&dist);
         return EXIT_OK;
     }
-    ops_init(dist.local_rank);
+
+    if (select_device(&o, &dist, &err)) {
+        if (dist.rank == 0) fprintf(stderr, "softcot train: %s\n", err.msg);
+        options_free_strings(TRAIN_OPTS, N_TRAIN_OPTS, &o);
+        dist_finalize(&dist);
+        return EXIT_USAGE;
+    }
+    const int device_allreduce = dist.size > 1 && ops_comm_id_bytes() > 0 && strcmp(o.allreduce, "mpi") != 0;
 
     Logger lg = {NULL, dist.rank};
     char *ckpt_dir = path_join(o.out, "checkpoints");
@@ -241,6 +270,7 @@ int cmd_train(int argc, char **argv) {
     }
 
     train_state_init(&st, &assets.model);
+    st.device_allreduce = device_allreduce;
     have_state = 1;
     /* The KL reference is the model the run started from: the base model, also on resume. */
     if (o.kl_coef > 0) {
@@ -253,9 +283,10 @@ int cmd_train(int argc, char **argv) {
     TrainRunInfo info = {.seed = (uint64_t)o.seed, .n_tasks = tasks.n, .mode = o.mode, .config_text = config_text,
                          .model_dir = o.model};
     const char *restart = getenv("SLURM_RESTART_COUNT");
-    log_line(&lg, "softcot train: %s mode, B=%d G=%d, %d steps, %d tasks, model %s (%.2fM params), %d rank(s)%s%s\n",
+    log_line(&lg, "softcot train: %s mode, B=%d G=%d, %d steps, %d tasks, model %s (%.2fM params), %d rank(s), %s %s%s%s%s\n",
              o.mode, o.batch_prompts, o.group_size, o.steps, tasks.n, o.model,
-             assets.model.layout.n_floats / 1e6, dist.size, restart ? ", SLURM_RESTART_COUNT=" : "",
+             assets.model.layout.n_floats / 1e6, dist.size, ops_backend_name(), ops_precision_name(),
+             device_allreduce ? ", NCCL all-reduce" : "", restart ? ", SLURM_RESTART_COUNT=" : "",
              restart ? restart : "");
     if (!strcmp(o.resume, "auto")) {
         char *path = NULL;

@@ -23,6 +23,14 @@ enum {
     EXIT_REQUEUE = 3,     /* checkpointed after a stop signal: resubmit me */
 };
 
+/* CUDA sources (C++) include this header too. */
+#ifdef __cplusplus
+#define SOFTCOT_NORETURN [[noreturn]]
+extern "C" {
+#else
+#define SOFTCOT_NORETURN _Noreturn
+#endif
+
 typedef struct {
     char msg[1024];
 } Err;
@@ -32,11 +40,11 @@ typedef struct {
 int err_set(Err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prints "softcot: <msg>" to stderr and exits with status. */
-_Noreturn void die_err(const Err *err, int status);
-_Noreturn void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+SOFTCOT_NORETURN void die_err(const Err *err, int status);
+SOFTCOT_NORETURN void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Fatal internal failure with source position (never for bad user input). */
-_Noreturn void fatal_at(const char *file, int line, const char *fmt, ...)
+SOFTCOT_NORETURN void fatal_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define FATAL(...) fatal_at(__FILE__, __LINE__, __VA_ARGS__)
 #define CHECK(cond)                                                                     \
@@ -52,5 +60,9 @@ char *xstrdup_at(const char *s, const char *file, int line);
 #define xcalloc(n, s) xcalloc_at((n), (s), __FILE__, __LINE__)
 #define xrealloc(p, n) xrealloc_at((p), (n), __FILE__, __LINE__)
 #define xstrdup(s) xstrdup_at((s), __FILE__, __LINE__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

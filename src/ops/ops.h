@@ -1,11 +1,12 @@
 /* ops.h — the numeric kernel interface: every computation of the model, the RL loss and
  * the optimizer goes through these functions.
  *
- * Two implementations exist and the Makefile links exactly one:
- *   src/ops/ops_cpu.c   OpenBLAS sgemm + vectorisable loops (default build)
- *   kernels/ (*.cu)      CUDA + cuBLAS (make CUDA=1)
- * src/ops/ops_composite.c builds a few ops (linear layers, the embedding mixture) from the
- * primitives and is shared by both.
+ * Two backends implement it (src/ops/ops_backend.h is their function table):
+ *   src/ops/ops_cpu.c   OpenBLAS sgemm + vectorisable loops (always built)
+ *   kernels/ (*.cu)      CUDA + cuBLAS + NCCL (built by make CUDA=1)
+ * ops_select() picks one at run time (--device cpu|cuda); until it is called, the CPU
+ * backend serves every call. src/ops/ops_composite.c builds a few ops (linear layers, the
+ * embedding mixture) from the primitives and is shared by both.
  *
  * Memory model: every float* / int* argument is DEVICE memory unless its name starts with
  * host_, and callers never dereference it. Allocate with dev_alloc, move data with
@@ -24,11 +25,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/check.h"
 #include "core/rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#ifdef __cplusplus
+}
+#endif
+
+#endif
+
 /* ---- backend and memory ---- */
-void ops_init(int device_index);
+typedef enum { OPS_FP32 = 0, OPS_BF16 = 1 } OpsPrecision;
+/* Chooses the backend for this process: device "cpu" or "cuda"; precision "auto" (bf16 on
+ * cuda, fp32 on cpu), "bf16" (bf16 GEMM operands, fp32 accumulation, everything else fp32)
+ * or "fp32". local_rank picks the GPU among the node's devices. Returns 0, or -1 with err
+ * set (backend not built, no device, bad name). Call once, before any allocation. */
+int ops_select(const char *device, const char *precision, int local_rank, Err *err);
 const char *ops_backend_name(void);
+const char *ops_precision_name(void);
 /* 1 when device memory is ordinary host memory (CPU backend): callers may then hand
  * device buffers to host code (MPI, file writes) without staging copies. */
 int ops_device_is_host(void);
@@ -39,6 +55,17 @@ void dev_download(void *host_dst, const void *src, size_t bytes);
 void dev_copy(void *dst, const void *src, size_t bytes);
 void dev_zero(void *p, size_t bytes);
 void dev_sync(void);
+/* Most device bytes held at once by dev_alloc so far (for memory reports). */
+size_t dev_bytes_peak(void);
+
+/* ---- collectives between ranks' devices (NCCL on CUDA) ----
+ * The rank-0 id travels to the other ranks through MPI (dist/), then every rank calls
+ * ops_comm_init. ops_comm_id_bytes() == 0 means the backend has no device collectives
+ * and callers stage through the host instead. */
+size_t ops_comm_id_bytes(void);
+void ops_comm_unique_id(void *id);
+int ops_comm_init(const void *id, int rank, int nranks, Err *err);
+void op_allreduce_sum(float *x, size_t n); /* in place, sum over ranks */
 
 /* ---- dense algebra ---- */
 /* C[M,N] = alpha * op(A) @ op(B) + beta * C; op(A) is [M,K], op(B) is [K,N]. */
@@ -157,5 +184,9 @@ typedef struct {
 } AdamWParams;
 /* PyTorch AdamW: p -= lr*wd*p; m,v updated; p -= lr * mhat / (sqrt(vhat) + eps). */
 void op_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParams hp);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,4 +1,4 @@
-/* CPU implementation of ops.h: OpenBLAS for every matrix product (attention included, per
+/* CPU backend of ops.h (table ops_backend_cpu at the end): OpenBLAS for every matrix product (attention included, per
  * sequence and head), plain loops that gcc vectorises for the rest. "Device" memory is
  * host memory here. */
 #include <cblas.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/check.h"
-#include "ops/ops.h"
+#include "ops/ops_backend.h"
 #include "ops/vec_math.h"
 
 /* Sum with eight independent partial sums: gcc turns it into one vector accumulator,
@@ -24,26 +24,39 @@ static float sum_f32(const float *x, int n) {
     return s;
 }
 
-void ops_init(int device_index) { (void)device_index; }
-const char *ops_backend_name(void) { return "cpu"; }
-int ops_device_is_host(void) { return 1; }
 
-void *dev_alloc(size_t bytes) {
-    /* 64-byte alignment keeps AVX-512 loads aligned and rows cache-line aligned. */
+/* Each block carries a 64-byte header holding its size, so the peak of live bytes can be
+ * reported like the CUDA backend's. 64 bytes keep the payload AVX-512 and cache-line
+ * aligned. */
+enum { ALLOC_HEADER = 64 };
+static size_t bytes_live, bytes_peak_seen;
+
+static void *cpu_dev_alloc(size_t bytes) {
     size_t rounded = (bytes + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (!p) FATAL("out of memory allocating %zu bytes", bytes);
-    memset(p, 0, rounded);
-    return p;
+    unsigned char *base = aligned_alloc(64, ALLOC_HEADER + (rounded ? rounded : 64));
+    if (!base) FATAL("out of memory allocating %zu bytes", bytes);
+    memcpy(base, &rounded, sizeof rounded);
+    memset(base + ALLOC_HEADER, 0, rounded);
+    bytes_live += rounded;
+    if (bytes_live > bytes_peak_seen) bytes_peak_seen = bytes_live;
+    return base + ALLOC_HEADER;
 }
-void dev_free(void *p) { free(p); }
-void dev_upload(void *dst, const void *src, size_t n) { if (n) memcpy(dst, src, n); }
-void dev_download(void *dst, const void *src, size_t n) { if (n) memcpy(dst, src, n); }
-void dev_copy(void *dst, const void *src, size_t n) { if (n) memmove(dst, src, n); }
-void dev_zero(void *p, size_t n) { if (n) memset(p, 0, n); }
-void dev_sync(void) {}
+static void cpu_dev_free(void *p) {
+    if (!p) return;
+    unsigned char *base = (unsigned char *)p - ALLOC_HEADER;
+    size_t rounded;
+    memcpy(&rounded, base, sizeof rounded);
+    bytes_live -= rounded;
+    free(base);
+}
+static size_t cpu_bytes_peak(void) { return bytes_peak_seen; }
+static void cpu_dev_upload(void *dst, const void *src, size_t n) { if (n) memcpy(dst, src, n); }
+static void cpu_dev_download(void *dst, const void *src, size_t n) { if (n) memcpy(dst, src, n); }
+static void cpu_dev_copy(void *dst, const void *src, size_t n) { if (n) memmove(dst, src, n); }
+static void cpu_dev_zero(void *p, size_t n) { if (n) memset(p, 0, n); }
+static void cpu_dev_sync(void) {}
 
-void op_matmul(float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
+static void cpu_matmul(float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
                int trans_b, float alpha, float beta) {
     if (M == 0 || N == 0) return;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
@@ -51,31 +64,31 @@ void op_matmul(float *C, const float *A, const float *B, int M, int N, int K, in
                 trans_b ? K : N, beta, C, N);
 }
 
-void op_add_bias(float *y, const float *b, int T, int n) {
+static void cpu_add_bias(float *y, const float *b, int T, int n) {
     for (int t = 0; t < T; t++)
         for (int i = 0; i < n; i++) y[(size_t)t * n + i] += b[i];
 }
 
-void op_bias_backward(float *db, const float *dy, int T, int n) {
+static void cpu_bias_backward(float *db, const float *dy, int T, int n) {
     for (int t = 0; t < T; t++)
         for (int i = 0; i < n; i++) db[i] += dy[(size_t)t * n + i];
 }
 
-void op_add(float *y, const float *x, size_t n) {
+static void cpu_add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-void op_scale(float *y, float s, size_t n) {
+static void cpu_scale(float *y, float s, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] *= s;
 }
 
-double op_sumsq(const float *x, size_t n) {
+static double cpu_sumsq(const float *x, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
     return s;
 }
 
-void op_embed_forward(float *out, const int *tokens, const float *vectors, const float *E, int T,
+static void cpu_embed_forward(float *out, const int *tokens, const float *vectors, const float *E, int T,
                       int d) {
     for (int t = 0; t < T; t++) {
         const float *src = tokens[t] >= 0 ? E + (size_t)tokens[t] * d : vectors + (size_t)t * d;
@@ -83,7 +96,7 @@ void op_embed_forward(float *out, const int *tokens, const float *vectors, const
     }
 }
 
-void op_embed_backward(float *dE, const float *dout, const int *tokens, int T, int d) {
+static void cpu_embed_backward(float *dE, const float *dout, const int *tokens, int T, int d) {
     for (int t = 0; t < T; t++) {
         if (tokens[t] < 0) continue;
         float *row = dE + (size_t)tokens[t] * d;
@@ -92,7 +105,7 @@ void op_embed_backward(float *dE, const float *dout, const int *tokens, int T, i
     }
 }
 
-void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d,
+static void cpu_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d,
                         float eps) {
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * d;
@@ -105,7 +118,7 @@ void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w,
     }
 }
 
-void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+static void cpu_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
                          const float *rstd, int T, int d) {
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * d, *g = dout + (size_t)t * d;
@@ -122,14 +135,14 @@ void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
     }
 }
 
-void op_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
+static void cpu_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         h[i] = g / (1.0f + vexpf(-g)) * up[i];
     }
 }
 
-void op_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
+static void cpu_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
                         const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i], s = 1.0f / (1.0f + vexpf(-g));
@@ -155,24 +168,24 @@ static void rope_rotate(float *x, const int *pos, const float *cos_tab, const fl
     }
 }
 
-void op_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T,
+static void cpu_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T,
                      int n_heads, int hs) {
     rope_rotate(x, pos, cos_tab, sin_tab, T, n_heads, hs, 1.0f);
 }
 
-void op_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab,
+static void cpu_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab,
                       int T, int n_heads, int hs) {
     rope_rotate(dx, pos, cos_tab, sin_tab, T, n_heads, hs, -1.0f);
 }
 
-void op_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) {
+static void cpu_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) {
     for (int s = 0; s < b->n_seq; s++)
         memcpy(cache + ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kv_dim,
                kv + (size_t)b->host_row0[s] * kv_dim,
                (size_t)b->host_len[s] * kv_dim * sizeof(float));
 }
 
-void op_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) {
+static void cpu_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) {
     for (int s = 0; s < b->n_seq; s++)
         memcpy(kv + (size_t)b->host_row0[s] * kv_dim,
                cache + ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kv_dim,
@@ -183,7 +196,7 @@ void op_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim)
  * this skips most of the masked upper triangle in training-length sequences. */
 enum { ATTN_ROW_BLOCK = 128 };
 
-void op_attention_forward(float *out, float *lse, const float *q, const float *k_cache,
+static void cpu_attention_forward(float *out, float *lse, const float *q, const float *k_cache,
                           const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads,
                           int hs) {
     const int q_dim = n_heads * hs, kv_dim = n_kv_heads * hs, group = n_heads / n_kv_heads;
@@ -247,7 +260,7 @@ void op_attention_forward(float *out, float *lse, const float *q, const float *k
     free(S);
 }
 
-void op_attention_backward(float *dq, float *dk_cache, float *dv_cache, const float *dout,
+static void cpu_attention_backward(float *dq, float *dk_cache, float *dv_cache, const float *dout,
                            const float *out, const float *lse, const float *q,
                            const float *k_cache, const float *v_cache, const AttnBatch *b,
                            int n_heads, int n_kv_heads, int hs) {
@@ -321,7 +334,7 @@ static float row_logsumexp(const float *z, int V, float inv_temp, float mx) {
     return mx * inv_temp + logf(sum);
 }
 
-void op_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp) {
+static void cpu_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp) {
     for (int r = 0; r < rows; r++) {
         const float *zr = z + (size_t)r * V;
         float *pr = p + (size_t)r * V;
@@ -332,7 +345,7 @@ void op_softmax_forward(float *p, const float *z, int rows, int V, float inv_tem
     }
 }
 
-void op_softmax_backward(float *dz, const float *dp, const float *p, int rows, int V,
+static void cpu_softmax_backward(float *dz, const float *dp, const float *p, int rows, int V,
                          float inv_temp) {
     for (int r = 0; r < rows; r++) {
         const float *pr = p + (size_t)r * V, *g = dp + (size_t)r * V;
@@ -343,7 +356,7 @@ void op_softmax_backward(float *dz, const float *dp, const float *p, int rows, i
     }
 }
 
-void op_logprob_forward(float *logp, const float *z, const int *target, int rows, int V,
+static void cpu_logprob_forward(float *logp, const float *z, const int *target, int rows, int V,
                         float inv_temp) {
     for (int r = 0; r < rows; r++) {
         if (target[r] < 0) {
@@ -356,7 +369,7 @@ void op_logprob_forward(float *logp, const float *z, const int *target, int rows
     }
 }
 
-void op_logprob_backward(float *dz, const float *dlogp, const float *z, const int *target,
+static void cpu_logprob_backward(float *dz, const float *dlogp, const float *z, const int *target,
                          int rows, int V, float inv_temp) {
     for (int r = 0; r < rows; r++) {
         if (target[r] < 0) continue;
@@ -369,7 +382,7 @@ void op_logprob_backward(float *dz, const float *dlogp, const float *z, const in
     }
 }
 
-void op_kl_categorical(float *kl, float *dz, const float *z, const float *z_ref, const float *weight,
+static void cpu_kl_categorical(float *kl, float *dz, const float *z, const float *z_ref, const float *weight,
                        int rows, int V, float inv_temp) {
     for (int r = 0; r < rows; r++) {
         if (weight[r] == 0.0f) {
@@ -395,7 +408,7 @@ void op_kl_categorical(float *kl, float *dz, const float *z, const float *z_ref,
     }
 }
 
-void op_entropy(float *ent, const float *z, int rows, int V, float inv_temp) {
+static void cpu_entropy(float *ent, const float *z, int rows, int V, float inv_temp) {
     for (int r = 0; r < rows; r++) {
         const float *zr = z + (size_t)r * V;
         float mx = row_max(zr, V), lse = row_logsumexp(zr, V, inv_temp, mx);
@@ -408,7 +421,7 @@ void op_entropy(float *ent, const float *z, int rows, int V, float inv_temp) {
     }
 }
 
-void op_sample(int *ids, const float *z, const float *u, int rows, int V, float inv_temp) {
+static void cpu_sample(int *ids, const float *z, const float *u, int rows, int V, float inv_temp) {
     for (int r = 0; r < rows; r++) {
         const float *zr = z + (size_t)r * V;
         float mx = row_max(zr, V);
@@ -433,13 +446,13 @@ void op_sample(int *ids, const float *z, const float *u, int rows, int V, float 
     }
 }
 
-void op_add_noise(float *x, const RngKey *host_keys, int rows, int d, float sigma) {
+static void cpu_add_noise(float *x, const RngKey *host_keys, int rows, int d, float sigma) {
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < d; i++)
             x[(size_t)r * d + i] += sigma * rng_normal(host_keys[r], (uint32_t)i);
 }
 
-void op_gauss_logprob_forward(float *out, const float *h, const float *mu, int rows, int d,
+static void cpu_gauss_logprob_forward(float *out, const float *h, const float *mu, int rows, int d,
                               float inv_two_sigma2) {
     for (int r = 0; r < rows; r++) {
         float ss = 0;
@@ -451,7 +464,7 @@ void op_gauss_logprob_forward(float *out, const float *h, const float *mu, int r
     }
 }
 
-void op_gauss_logprob_backward(float *dmu, const float *dout, const float *h, const float *mu,
+static void cpu_gauss_logprob_backward(float *dmu, const float *dout, const float *h, const float *mu,
                                int rows, int d, float inv_two_sigma2) {
     for (int r = 0; r < rows; r++) {
         float g = dout[r] * 2.0f * inv_two_sigma2;
@@ -462,7 +475,7 @@ void op_gauss_logprob_backward(float *dmu, const float *dout, const float *h, co
     }
 }
 
-void op_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParams hp) {
+static void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParams hp) {
     const float bc1 = 1.0f - powf(hp.beta1, (float)hp.step);
     const float bc2 = 1.0f - powf(hp.beta2, (float)hp.step);
     for (size_t i = 0; i < n; i++) {
@@ -474,3 +487,53 @@ void op_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParam
         p[i] = pi - hp.lr * (mi / bc1) / (sqrtf(vi / bc2) + hp.eps);
     }
 }
+
+static int cpu_init(int local_rank, OpsPrecision precision, Err *err) {
+    (void)local_rank;
+    if (precision != OPS_FP32) return err_set(err, "the CPU backend computes in fp32 only");
+    return 0;
+}
+
+const OpsBackend ops_backend_cpu = {
+    .name = "cpu",
+    .device_is_host = 1,
+    .init = cpu_init,
+    .bytes_peak = cpu_bytes_peak,
+    .comm_id_bytes = 0, /* ranks' buffers are host memory: MPI reduces them directly */
+    .alloc_mem = cpu_dev_alloc,
+    .free_mem = cpu_dev_free,
+    .upload = cpu_dev_upload,
+    .download = cpu_dev_download,
+    .copy = cpu_dev_copy,
+    .zero = cpu_dev_zero,
+    .sync = cpu_dev_sync,
+    .matmul = cpu_matmul,
+    .add_bias = cpu_add_bias,
+    .bias_backward = cpu_bias_backward,
+    .add = cpu_add,
+    .scale = cpu_scale,
+    .sumsq = cpu_sumsq,
+    .embed_forward = cpu_embed_forward,
+    .embed_backward = cpu_embed_backward,
+    .rmsnorm_forward = cpu_rmsnorm_forward,
+    .rmsnorm_backward = cpu_rmsnorm_backward,
+    .swiglu_forward = cpu_swiglu_forward,
+    .swiglu_backward = cpu_swiglu_backward,
+    .rope_forward = cpu_rope_forward,
+    .rope_backward = cpu_rope_backward,
+    .kv_store = cpu_kv_store,
+    .kv_gather = cpu_kv_gather,
+    .attention_forward = cpu_attention_forward,
+    .attention_backward = cpu_attention_backward,
+    .softmax_forward = cpu_softmax_forward,
+    .softmax_backward = cpu_softmax_backward,
+    .logprob_forward = cpu_logprob_forward,
+    .logprob_backward = cpu_logprob_backward,
+    .kl_categorical = cpu_kl_categorical,
+    .entropy = cpu_entropy,
+    .sample = cpu_sample,
+    .add_noise = cpu_add_noise,
+    .gauss_logprob_forward = cpu_gauss_logprob_forward,
+    .gauss_logprob_backward = cpu_gauss_logprob_backward,
+    .adamw = cpu_adamw,
+};

@@ -174,10 +174,13 @@ int train_step(TrainState *st, const TrainParams *p, const TaskSet *tasks, const
     }
     stats->train_seconds = now() - t_train;
 
-    /* 5. gradient all-reduce (staged through the host when device memory is not host) */
+    /* 5. gradient all-reduce: device to device (NCCL) when set up, else MPI, staged
+     * through the host when device memory is not host memory */
     const double t_ar = now();
     if (dist->size > 1) {
-        if (ops_device_is_host()) {
+        if (st->device_allreduce) {
+            op_allreduce_sum(st->grads, P);
+        } else if (ops_device_is_host()) {
             dist_allreduce_sum_f32(dist, st->grads, P);
         } else {
             float *h = xmalloc(P * sizeof(float));

@@ -63,6 +63,7 @@ typedef struct {
     int step;                       /* the next step to run (0-based) */
     int64_t cursor;                 /* prompts consumed so far */
     int bad_steps;                  /* consecutive skipped steps */
+    int device_allreduce;           /* reduce gradients with op_allreduce_sum (NCCL), not MPI */
     ReplayState replay;
     int replay_ready;
 } TrainState;
