@@ -1,0 +1,453 @@
+/* Causal attention with GQA over the KV cache (ops.h contract), in fp32:
+ *   - attn_tile_forward: prefill and training. One block per (32-query tile, head), keys
+ *     streamed in 32-key tiles through shared memory with an online softmax, so no T×T
+ *     matrix is ever stored;
+ *   - attn_decode: one query per sequence (batched generation), one block per
+ *     (sequence, head), four warps splitting the keys, merged at the end;
+ *   - backward: attn_tile_dq (per query tile) and attn_tile_dkdv (per key tile and KV
+ *     head, looping over the group's query heads): both recompute P from the saved
+ *     log-sum-exp, and each output element has exactly one writer — no atomics, so the
+ *     result is deterministic.
+ * Thread layout of the tile kernels: 256 threads; thread t owns tile row t/8 and the
+ * columns c ≡ t%8 (mod 8) of that row. Head size up to 128.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "cuda_common.cuh"
+
+enum { TILE = 32, TILE_THREADS = 256, HS_MAX = 128, COLS_PER_THREAD = HS_MAX / 8 };
+
+/* Work items: (sequence, first row of the tile). */
+typedef struct {
+    int seq, row;
+} TileItem;
+
+static TileItem *upload_tiles(const AttnBatch *b, int slot, int *n_items) {
+    int n = 0;
+    for (int s = 0; s < b->n_seq; s++) n += (b->host_len[s] + TILE - 1) / TILE;
+    TileItem *host = (TileItem *)malloc((size_t)(n ? n : 1) * sizeof(TileItem));
+    if (!host) fatal_at(__FILE__, __LINE__, "out of memory");
+    int k = 0;
+    for (int s = 0; s < b->n_seq; s++)
+        for (int r = 0; r < b->host_len[s]; r += TILE) host[k++] = (TileItem){s, r};
+    TileItem *dev = (TileItem *)cuda_scratch(slot, (size_t)(n ? n : 1) * sizeof(TileItem));
+    cudaCheck(cudaMemcpyAsync(dev, host, (size_t)n * sizeof(TileItem), cudaMemcpyHostToDevice, cuda_stream));
+    free(host);
+    *n_items = n;
+    return dev;
+}
+
+static void check_head_size(int hs) {
+    if (hs > HS_MAX || hs % 2)
+        fatal_at(__FILE__, __LINE__, "CUDA attention supports even head sizes up to %d, not %d", HS_MAX, hs);
+}
+
+/* ---- KV cache copies ---- */
+
+__global__ void kv_copy_kernel(float *cache, float *rows, const int *slot, const int *start, const int *len,
+                               const int *row0, int max_seq, int kv_dim, int to_cache) {
+    const int s = blockIdx.y;
+    const size_t n = (size_t)len[s] * kv_dim;
+    float *c = cache + ((size_t)slot[s] * max_seq + start[s]) * kv_dim;
+    float *r = rows + (size_t)row0[s] * kv_dim;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        if (to_cache) c[i] = r[i];
+        else r[i] = c[i];
+    }
+}
+
+static unsigned kv_blocks(const AttnBatch *b, int kv_dim) {
+    int max_len = 0;
+    for (int s = 0; s < b->n_seq; s++) max_len = b->host_len[s] > max_len ? b->host_len[s] : max_len;
+    unsigned g = ceil_div((size_t)max_len * kv_dim, 256);
+    return g < 1024 ? (g ? g : 1) : 1024;
+}
+
+void cuda_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) {
+    if (!b->n_seq) return;
+    for (int s = 0; s < b->n_seq; s++)
+        cuda_wrote(cache + ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kv_dim,
+                   (size_t)b->host_len[s] * kv_dim * sizeof(float));
+    kv_copy_kernel<<<dim3(kv_blocks(b, kv_dim), b->n_seq), 256, 0, cuda_stream>>>(
+        cache, (float *)kv, b->d_slot, b->d_start, b->d_len, b->d_row0, b->max_seq, kv_dim, 1);
+    launchCheck();
+}
+
+void cuda_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) {
+    if (!b->n_seq) return;
+    cuda_wrote(kv, (size_t)b->total_rows * kv_dim * sizeof(float));
+    kv_copy_kernel<<<dim3(kv_blocks(b, kv_dim), b->n_seq), 256, 0, cuda_stream>>>(
+        (float *)cache, kv, b->d_slot, b->d_start, b->d_len, b->d_row0, b->max_seq, kv_dim, 0);
+    launchCheck();
+}
+
+/* ---- forward, tiles ---- */
+
+__global__ void attn_tile_forward(float *out, float *lse, const float *q, const float *k_cache,
+                                  const float *v_cache, const TileItem *items, const int *slot,
+                                  const int *start, const int *len, const int *row0, int max_seq,
+                                  int n_heads, int n_kv_heads, int hs, float scale) {
+    extern __shared__ float smem[];
+    const int hp = hs + 1; /* padded row stride: threads of a warp read 8 different rows */
+    float *Qs = smem, *Ks = Qs + TILE * hp, *Vs = Ks + TILE * hp, *Ss = Vs + TILE * hp;
+    float *m_s = Ss + TILE * (TILE + 1), *l_s = m_s + TILE, *alpha_s = l_s + TILE;
+
+    const TileItem it = items[blockIdx.x];
+    const int h = blockIdx.y, g = h / (n_heads / n_kv_heads);
+    const int s = it.seq, q0 = it.row, n_rows = min(TILE, len[s] - q0);
+    const int qd = n_heads * hs, kvd = n_kv_heads * hs, st = start[s];
+    const size_t cache0 = (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    const int tid = threadIdx.x, row = tid / 8, sub = tid % 8;
+    const int lane = tid % 32, warp = tid / 32;
+
+    for (int k = tid; k < TILE * hs; k += TILE_THREADS) {
+        const int r = k / hs, c = k % hs;
+        Qs[r * hp + c] = r < n_rows ? q[(size_t)(row0[s] + q0 + r) * qd + (size_t)h * hs + c] : 0.0f;
+    }
+    if (tid < TILE) {
+        m_s[tid] = -INFINITY;
+        l_s[tid] = 0.0f;
+    }
+    float acc[COLS_PER_THREAD];
+    for (int k = 0; k < COLS_PER_THREAD; k++) acc[k] = 0.0f;
+
+    const int q_pos = st + q0 + row;                 /* this thread's query position */
+    const int n_keys = st + q0 + n_rows;             /* keys visible to the tile's last row */
+    for (int k0 = 0; k0 < n_keys; k0 += TILE) {
+        __syncthreads();
+        for (int k = tid; k < TILE * hs; k += TILE_THREADS) {
+            const int j = k / hs, c = k % hs;
+            const bool ok = k0 + j < n_keys;
+            const size_t at = cache0 + (size_t)(k0 + j) * kvd + c;
+            Ks[j * hp + c] = ok ? k_cache[at] : 0.0f;
+            Vs[j * hp + c] = ok ? v_cache[at] : 0.0f;
+        }
+        __syncthreads();
+        for (int m = 0; m < TILE / 8; m++) {
+            const int j = sub + 8 * m;
+            float dot = 0.0f;
+            for (int c = 0; c < hs; c++) dot += Qs[row * hp + c] * Ks[j * hp + c];
+            const bool visible = row < n_rows && k0 + j <= q_pos;
+            Ss[row * (TILE + 1) + j] = visible ? dot * scale : -INFINITY;
+        }
+        __syncthreads();
+        /* online softmax: warp w updates rows 4w .. 4w+3, lane = key */
+        for (int rr = 0; rr < TILE / 8; rr++) {
+            const int r = warp * (TILE / 8) + rr;
+            const float sv = Ss[r * (TILE + 1) + lane];
+            const float m_old = m_s[r], m_new = fmaxf(m_old, warp_max(sv));
+            const float p = m_new == -INFINITY ? 0.0f : expf(sv - m_new);
+            const float psum = warp_sum(p);
+            Ss[r * (TILE + 1) + lane] = p;
+            __syncwarp();
+            if (lane == 0) {
+                const float alpha = m_new == -INFINITY ? 1.0f : expf(m_old - m_new);
+                alpha_s[r] = alpha;
+                l_s[r] = l_s[r] * alpha + psum;
+                m_s[r] = m_new;
+            }
+        }
+        __syncthreads();
+        const float alpha = alpha_s[row];
+        for (int c = sub, k = 0; c < hs; c += 8, k++) {
+            float a = acc[k] * alpha;
+            for (int j = 0; j < TILE; j++) a += Ss[row * (TILE + 1) + j] * Vs[j * hp + c];
+            acc[k] = a;
+        }
+    }
+    if (row < n_rows) {
+        const float l = l_s[row], inv = 1.0f / l;
+        const size_t r = (size_t)(row0[s] + q0 + row);
+        for (int c = sub, k = 0; c < hs; c += 8, k++) out[r * qd + (size_t)h * hs + c] = acc[k] * inv;
+        if (sub == 0) lse[r * n_heads + h] = m_s[row] + logf(l);
+    }
+}
+
+/* ---- forward, one query per sequence ---- */
+
+enum { DECODE_WARPS = 4 };
+__global__ void attn_decode(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,
+                            const int *slot, const int *start, const int *row0, int max_seq, int n_heads,
+                            int n_kv_heads, int hs, float scale) {
+    __shared__ float m_w[DECODE_WARPS], l_w[DECODE_WARPS], acc_w[DECODE_WARPS][HS_MAX];
+    const int h = blockIdx.x, s = blockIdx.y, g = h / (n_heads / n_kv_heads);
+    const int qd = n_heads * hs, kvd = n_kv_heads * hs;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const size_t r = (size_t)row0[s];
+    const int n_keys = start[s] + 1;
+    const float *K = k_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    const float *V = v_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    float qv[HS_MAX / 32], acc[HS_MAX / 32];
+    for (int k = 0; k < HS_MAX / 32; k++) {
+        const int c = lane + 32 * k;
+        qv[k] = c < hs ? q[r * qd + (size_t)h * hs + c] * scale : 0.0f;
+        acc[k] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int j = warp; j < n_keys; j += DECODE_WARPS) {
+        const float *kj = K + (size_t)j * kvd, *vj = V + (size_t)j * kvd;
+        float dot = 0.0f;
+        for (int k = 0; k < HS_MAX / 32; k++) {
+            const int c = lane + 32 * k;
+            if (c < hs) dot += qv[k] * kj[c];
+        }
+        dot = warp_sum(dot);
+        const float m_new = fmaxf(m, dot), corr = expf(m - m_new), p = expf(dot - m_new);
+        l = l * corr + p;
+        for (int k = 0; k < HS_MAX / 32; k++) {
+            const int c = lane + 32 * k;
+            acc[k] = acc[k] * corr + (c < hs ? p * vj[c] : 0.0f);
+        }
+        m = m_new;
+    }
+    if (lane == 0) {
+        m_w[warp] = m;
+        l_w[warp] = l;
+    }
+    for (int k = 0; k < HS_MAX / 32; k++) {
+        const int c = lane + 32 * k;
+        if (c < hs) acc_w[warp][c] = acc[k];
+    }
+    __syncthreads();
+    if (warp != 0) return;
+    float M = -INFINITY;
+    for (int w = 0; w < DECODE_WARPS; w++) M = fmaxf(M, m_w[w]);
+    float L = 0.0f, f[DECODE_WARPS];
+    for (int w = 0; w < DECODE_WARPS; w++) {
+        f[w] = m_w[w] == -INFINITY ? 0.0f : expf(m_w[w] - M);
+        L += l_w[w] * f[w];
+    }
+    for (int k = 0; k < HS_MAX / 32; k++) {
+        const int c = lane + 32 * k;
+        if (c >= hs) continue;
+        float o = 0.0f;
+        for (int w = 0; w < DECODE_WARPS; w++) o += acc_w[w][c] * f[w];
+        out[r * qd + (size_t)h * hs + c] = o / L;
+    }
+    if (lane == 0) lse[r * n_heads + h] = M + logf(L);
+}
+
+static size_t tile_smem_forward(int hs) { return (size_t)(3 * TILE * (hs + 1) + TILE * (TILE + 1) + 3 * TILE) * sizeof(float); }
+static size_t tile_smem_dq(int hs) { return (size_t)(4 * TILE * (hs + 1) + TILE * (TILE + 1) + 2 * TILE) * sizeof(float); }
+static size_t tile_smem_dkdv(int hs) { return (size_t)(4 * TILE * (hs + 1) + 2 * TILE * (TILE + 1) + 2 * TILE) * sizeof(float); }
+
+/* Kernels whose shared memory may pass 48 KiB must say so once. */
+static void allow_smem(const void *kernel, size_t bytes) {
+    if (bytes > 48 * 1024) cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
+void cuda_attention_forward(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,
+                            const AttnBatch *b, int n_heads, int n_kv_heads, int hs) {
+    if (!b->n_seq) return;
+    check_head_size(hs);
+    const float scale = 1.0f / sqrtf((float)hs);
+    cuda_wrote(out, (size_t)b->total_rows * n_heads * hs * sizeof(float));
+    cuda_wrote(lse, (size_t)b->total_rows * n_heads * sizeof(float));
+    int all_single = 1;
+    for (int s = 0; s < b->n_seq; s++) all_single &= b->host_len[s] == 1;
+    if (all_single) {
+        attn_decode<<<dim3(n_heads, b->n_seq), DECODE_WARPS * 32, 0, cuda_stream>>>(
+            out, lse, q, k_cache, v_cache, b->d_slot, b->d_start, b->d_row0, b->max_seq, n_heads, n_kv_heads, hs,
+            scale);
+        launchCheck();
+        return;
+    }
+    int n_items;
+    const TileItem *items = upload_tiles(b, SCRATCH_META, &n_items);
+    const size_t smem = tile_smem_forward(hs);
+    allow_smem((const void *)attn_tile_forward, smem);
+    attn_tile_forward<<<dim3(n_items, n_heads), TILE_THREADS, smem, cuda_stream>>>(
+        out, lse, q, k_cache, v_cache, items, b->d_slot, b->d_start, b->d_len, b->d_row0, b->max_seq, n_heads,
+        n_kv_heads, hs, scale);
+    launchCheck();
+}
+
+/* ---- backward ---- */
+
+/* D[r, h] = sum_c dO[r, h, c] * O[r, h, c]: one warp per (row, head). */
+__global__ void attn_row_dot(float *D, const float *dout, const float *out, int rows, int n_heads, int hs) {
+    const int w = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
+    if (w >= rows * n_heads) return;
+    const float *a = dout + (size_t)w * hs, *o = out + (size_t)w * hs; /* [rows][n_heads][hs] */
+    float acc = 0.0f;
+    for (int c = lane; c < hs; c += 32) acc += a[c] * o[c];
+    acc = warp_sum(acc);
+    if (lane == 0) D[w] = acc;
+}
+
+__global__ void attn_tile_dq(float *dq, const float *dout, const float *lse, const float *D, const float *q,
+                             const float *k_cache, const float *v_cache, const TileItem *items, const int *slot,
+                             const int *len, const int *row0, int max_seq, int n_heads, int n_kv_heads, int hs,
+                             float scale) {
+    extern __shared__ float smem[];
+    const int hp = hs + 1;
+    float *Qs = smem, *dOs = Qs + TILE * hp, *Ks = dOs + TILE * hp, *Vs = Ks + TILE * hp;
+    float *Ss = Vs + TILE * hp, *lse_s = Ss + TILE * (TILE + 1), *D_s = lse_s + TILE;
+
+    const TileItem it = items[blockIdx.x];
+    const int h = blockIdx.y, g = h / (n_heads / n_kv_heads);
+    const int s = it.seq, q0 = it.row, n_rows = min(TILE, len[s] - q0);
+    const int qd = n_heads * hs, kvd = n_kv_heads * hs;
+    const size_t cache0 = (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    const int tid = threadIdx.x, row = tid / 8, sub = tid % 8;
+
+    for (int k = tid; k < TILE * hs; k += TILE_THREADS) {
+        const int r = k / hs, c = k % hs;
+        const size_t at = (size_t)(row0[s] + q0 + r) * qd + (size_t)h * hs + c;
+        Qs[r * hp + c] = r < n_rows ? q[at] : 0.0f;
+        dOs[r * hp + c] = r < n_rows ? dout[at] : 0.0f;
+    }
+    if (tid < TILE) {
+        const size_t r = (size_t)(row0[s] + q0 + tid);
+        lse_s[tid] = tid < n_rows ? lse[r * n_heads + h] : 0.0f;
+        D_s[tid] = tid < n_rows ? D[r * n_heads + h] : 0.0f;
+    }
+    float acc[COLS_PER_THREAD];
+    for (int k = 0; k < COLS_PER_THREAD; k++) acc[k] = 0.0f;
+    const int q_pos = q0 + row, n_keys = q0 + n_rows; /* start == 0 in backward */
+    for (int k0 = 0; k0 < n_keys; k0 += TILE) {
+        __syncthreads();
+        for (int k = tid; k < TILE * hs; k += TILE_THREADS) {
+            const int j = k / hs, c = k % hs;
+            const bool ok = k0 + j < n_keys;
+            const size_t at = cache0 + (size_t)(k0 + j) * kvd + c;
+            Ks[j * hp + c] = ok ? k_cache[at] : 0.0f;
+            Vs[j * hp + c] = ok ? v_cache[at] : 0.0f;
+        }
+        __syncthreads();
+        for (int m = 0; m < TILE / 8; m++) {
+            const int j = sub + 8 * m;
+            float qk = 0.0f, dov = 0.0f;
+            for (int c = 0; c < hs; c++) {
+                qk += Qs[row * hp + c] * Ks[j * hp + c];
+                dov += dOs[row * hp + c] * Vs[j * hp + c];
+            }
+            const bool visible = row < n_rows && k0 + j <= q_pos;
+            const float p = visible ? expf(qk * scale - lse_s[row]) : 0.0f;
+            Ss[row * (TILE + 1) + j] = p * (dov - D_s[row]); /* dS */
+        }
+        __syncthreads();
+        for (int c = sub, k = 0; c < hs; c += 8, k++) {
+            float a = acc[k];
+            for (int j = 0; j < TILE; j++) a += Ss[row * (TILE + 1) + j] * Ks[j * hp + c];
+            acc[k] = a;
+        }
+    }
+    if (row < n_rows) {
+        const size_t r = (size_t)(row0[s] + q0 + row);
+        for (int c = sub, k = 0; c < hs; c += 8, k++) dq[r * qd + (size_t)h * hs + c] = acc[k] * scale;
+    }
+}
+
+/* One block per (key tile, KV head): dK and dV of those keys, summed over the group's
+ * query heads and every query tile that sees them. */
+__global__ void attn_tile_dkdv(float *dk_cache, float *dv_cache, const float *dout, const float *lse, const float *D,
+                               const float *q, const float *k_cache, const float *v_cache, const TileItem *items,
+                               const int *slot, const int *len, const int *row0, int max_seq, int n_heads,
+                               int n_kv_heads, int hs, float scale) {
+    extern __shared__ float smem[];
+    const int hp = hs + 1;
+    float *Qs = smem, *dOs = Qs + TILE * hp, *Ks = dOs + TILE * hp, *Vs = Ks + TILE * hp;
+    float *Pt = Vs + TILE * hp, *dSt = Pt + TILE * (TILE + 1);
+    float *lse_s = dSt + TILE * (TILE + 1), *D_s = lse_s + TILE;
+
+    const TileItem it = items[blockIdx.x];
+    const int g = blockIdx.y, group = n_heads / n_kv_heads;
+    const int s = it.seq, k0 = it.row, n_k = min(TILE, len[s] - k0), L = len[s];
+    const int qd = n_heads * hs, kvd = n_kv_heads * hs;
+    const size_t cache0 = (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    const int tid = threadIdx.x, krow = tid / 8, sub = tid % 8;
+
+    for (int k = tid; k < TILE * hs; k += TILE_THREADS) {
+        const int j = k / hs, c = k % hs;
+        const size_t at = cache0 + (size_t)(k0 + j) * kvd + c;
+        Ks[j * hp + c] = j < n_k ? k_cache[at] : 0.0f;
+        Vs[j * hp + c] = j < n_k ? v_cache[at] : 0.0f;
+    }
+    float dk[COLS_PER_THREAD], dv[COLS_PER_THREAD];
+    for (int k = 0; k < COLS_PER_THREAD; k++) dk[k] = dv[k] = 0.0f;
+    const int k_pos = k0 + krow;
+    for (int hh = 0; hh < group; hh++) {
+        const int h = g * group + hh;
+        for (int q0 = (k0 / TILE) * TILE; q0 < L; q0 += TILE) {
+            const int n_q = min(TILE, L - q0);
+            __syncthreads();
+            for (int k = tid; k < TILE * hs; k += TILE_THREADS) {
+                const int r = k / hs, c = k % hs;
+                const size_t at = (size_t)(row0[s] + q0 + r) * qd + (size_t)h * hs + c;
+                Qs[r * hp + c] = r < n_q ? q[at] : 0.0f;
+                dOs[r * hp + c] = r < n_q ? dout[at] : 0.0f;
+            }
+            if (tid < TILE) {
+                const size_t r = (size_t)(row0[s] + q0 + tid);
+                lse_s[tid] = tid < n_q ? lse[r * n_heads + h] : 0.0f;
+                D_s[tid] = tid < n_q ? D[r * n_heads + h] : 0.0f;
+            }
+            __syncthreads();
+            for (int m = 0; m < TILE / 8; m++) {
+                const int i = sub + 8 * m; /* query row within the tile */
+                float qk = 0.0f, dov = 0.0f;
+                for (int c = 0; c < hs; c++) {
+                    qk += Qs[i * hp + c] * Ks[krow * hp + c];
+                    dov += dOs[i * hp + c] * Vs[krow * hp + c];
+                }
+                const bool visible = i < n_q && krow < n_k && k_pos <= q0 + i;
+                const float p = visible ? expf(qk * scale - lse_s[i]) : 0.0f;
+                Pt[krow * (TILE + 1) + i] = p;
+                dSt[krow * (TILE + 1) + i] = p * (dov - D_s[i]);
+            }
+            __syncthreads();
+            for (int c = sub, k = 0; c < hs; c += 8, k++) {
+                float a = dv[k], b = dk[k];
+                for (int i = 0; i < TILE; i++) {
+                    a += Pt[krow * (TILE + 1) + i] * dOs[i * hp + c];
+                    b += dSt[krow * (TILE + 1) + i] * Qs[i * hp + c];
+                }
+                dv[k] = a;
+                dk[k] = b;
+            }
+        }
+    }
+    if (krow < n_k) {
+        const size_t at = cache0 + (size_t)k_pos * kvd;
+        for (int c = sub, k = 0; c < hs; c += 8, k++) {
+            dk_cache[at + c] += dk[k] * scale;
+            dv_cache[at + c] += dv[k];
+        }
+    }
+}
+
+void cuda_attention_backward(float *dq, float *dk_cache, float *dv_cache, const float *dout, const float *out,
+                             const float *lse, const float *q, const float *k_cache, const float *v_cache,
+                             const AttnBatch *b, int n_heads, int n_kv_heads, int hs) {
+    if (!b->n_seq) return;
+    check_head_size(hs);
+    for (int s = 0; s < b->n_seq; s++)
+        if (b->host_start[s] != 0) fatal_at(__FILE__, __LINE__, "attention backward needs start == 0");
+    const float scale = 1.0f / sqrtf((float)hs);
+    const int rows = b->total_rows;
+    cuda_wrote(dq, (size_t)rows * n_heads * hs * sizeof(float));
+    for (int s = 0; s < b->n_seq; s++) {
+        const size_t off = (size_t)b->host_slot[s] * b->max_seq * n_kv_heads * hs;
+        cuda_wrote(dk_cache + off, (size_t)b->host_len[s] * n_kv_heads * hs * sizeof(float));
+        cuda_wrote(dv_cache + off, (size_t)b->host_len[s] * n_kv_heads * hs * sizeof(float));
+    }
+    float *D = (float *)cuda_scratch(SCRATCH_A, (size_t)rows * n_heads * sizeof(float));
+    attn_row_dot<<<ceil_div((size_t)rows * n_heads * 32, 256), 256, 0, cuda_stream>>>(D, dout, out, rows, n_heads, hs);
+    launchCheck();
+    int n_items;
+    const TileItem *items = upload_tiles(b, SCRATCH_META, &n_items);
+    size_t smem = tile_smem_dq(hs);
+    allow_smem((const void *)attn_tile_dq, smem);
+    attn_tile_dq<<<dim3(n_items, n_heads), TILE_THREADS, smem, cuda_stream>>>(
+        dq, dout, lse, D, q, k_cache, v_cache, items, b->d_slot, b->d_len, b->d_row0, b->max_seq, n_heads,
+        n_kv_heads, hs, scale);
+    launchCheck();
+    smem = tile_smem_dkdv(hs);
+    allow_smem((const void *)attn_tile_dkdv, smem);
+    attn_tile_dkdv<<<dim3(n_items, n_kv_heads), TILE_THREADS, smem, cuda_stream>>>(
+        dk_cache, dv_cache, dout, lse, D, q, k_cache, v_cache, items, b->d_slot, b->d_len, b->d_row0, b->max_seq,
+        n_heads, n_kv_heads, hs, scale);
+    launchCheck();
+}

@@ -1,0 +1,616 @@
+/* CUDA backend of ops.h: device memory, cuBLAS GEMMs with a bf16 operand cache, and the
+ * element-wise, normalisation, embedding, noise and optimizer kernels. Attention lives in
+ * attention_cuda.cu, the row-wise vocabulary ops in vocab_cuda.cu, NCCL in comm_nccl.cu.
+ * The function table ops_backend_cuda() is at the end.
+ *
+ * Precision. In bf16 mode every GEMM reads bf16 copies of its operands and accumulates in
+ * fp32 (cublasGemmEx, tensor cores); everything else, and all stored state (weights, Adam
+ * moments, activations, gradients), stays fp32, so the fp32 master weights are the
+ * parameters themselves. The bf16 copies are cached per operand (below) so that a weight
+ * is converted once per optimizer step, not once per use.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <unordered_map>
+
+#include "cuda_common.cuh"
+
+cudaStream_t cuda_stream;
+cublasHandle_t cuda_blas;
+OpsPrecision cuda_precision = OPS_FP32;
+
+/* ---- device memory ---- */
+
+static std::unordered_map<void *, size_t> *alloc_sizes; /* live allocations */
+static size_t bytes_live, bytes_peak_seen;
+static void bf16_cache_drop_all(void);
+
+static void *cuda_alloc(size_t bytes) {
+    void *p = NULL;
+    size_t rounded = bytes ? bytes : 1;
+    if (cudaMalloc(&p, rounded) != cudaSuccess) {
+        (void)cudaGetLastError();
+        bf16_cache_drop_all(); /* the cache is the only memory we can give back */
+        if (cudaMalloc(&p, rounded) != cudaSuccess) {
+            size_t free_b = 0, total_b = 0;
+            cudaMemGetInfo(&free_b, &total_b);
+            fatal_at(__FILE__, __LINE__,
+                     "out of GPU memory allocating %.3f GiB (%.3f GiB free of %.3f GiB; %.3f GiB held by softcot)",
+                     rounded / 1073741824.0, free_b / 1073741824.0, total_b / 1073741824.0,
+                     bytes_live / 1073741824.0);
+        }
+    }
+    cudaCheck(cudaMemsetAsync(p, 0, rounded, cuda_stream));
+    (*alloc_sizes)[p] = rounded;
+    bytes_live += rounded;
+    if (bytes_live > bytes_peak_seen) bytes_peak_seen = bytes_live;
+    return p;
+}
+
+static void cuda_free(void *p) {
+    if (!p) return;
+    auto it = alloc_sizes->find(p);
+    if (it == alloc_sizes->end()) fatal_at(__FILE__, __LINE__, "dev_free of a pointer dev_alloc did not return");
+    cuda_wrote(p, it->second); /* a later allocation may reuse the address */
+    bytes_live -= it->second;
+    alloc_sizes->erase(it);
+    cudaCheck(cudaStreamSynchronize(cuda_stream));
+    cudaCheck(cudaFree(p));
+}
+
+/* Invalidates from p to the end of the allocation that holds p. */
+static void cuda_wrote_to_end(const void *p) {
+    for (auto &a : *alloc_sizes) {
+        const char *base = (const char *)a.first;
+        if ((const char *)p >= base && (const char *)p < base + a.second) {
+            cuda_wrote(p, (size_t)(base + a.second - (const char *)p));
+            return;
+        }
+    }
+    fatal_at(__FILE__, __LINE__, "device pointer outside every dev_alloc block");
+}
+
+static size_t cuda_bytes_peak(void) { return bytes_peak_seen; }
+
+/* Pageable host memory: cudaMemcpyAsync returns once the source has been staged, so the
+ * caller may reuse it at once; the device sees the data in stream order. */
+static void cuda_upload(void *dst, const void *src, size_t n) {
+    if (!n) return;
+    cuda_wrote(dst, n);
+    cudaCheck(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, cuda_stream));
+}
+static void cuda_download(void *dst, const void *src, size_t n) {
+    if (!n) return;
+    cudaCheck(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, cuda_stream));
+    cudaCheck(cudaStreamSynchronize(cuda_stream));
+}
+static void cuda_copy(void *dst, const void *src, size_t n) {
+    if (!n) return;
+    cuda_wrote(dst, n);
+    cudaCheck(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, cuda_stream));
+}
+static void cuda_zero(void *p, size_t n) {
+    if (!n) return;
+    cuda_wrote(p, n);
+    cudaCheck(cudaMemsetAsync(p, 0, n, cuda_stream));
+}
+static void cuda_sync(void) { cudaCheck(cudaStreamSynchronize(cuda_stream)); }
+
+static void *scratch_ptr[SCRATCH_SLOTS];
+static size_t scratch_cap[SCRATCH_SLOTS];
+
+void *cuda_scratch(int slot, size_t bytes) {
+    if (bytes > scratch_cap[slot]) {
+        if (scratch_ptr[slot]) {
+            cudaCheck(cudaStreamSynchronize(cuda_stream));
+            cudaCheck(cudaFree(scratch_ptr[slot]));
+        }
+        size_t cap = bytes + bytes / 4 + 256;
+        cudaCheck(cudaMalloc(&scratch_ptr[slot], cap));
+        scratch_cap[slot] = cap;
+    }
+    return scratch_ptr[slot];
+}
+
+/* ---- bf16 operand cache ----
+ * A GEMM operand (ptr, n floats) converted to bf16 stays cached until an op writes any
+ * byte of it: every launcher reports the ranges it writes through cuda_wrote(). The
+ * model's weights are therefore converted once after each AdamW step and reused by every
+ * forward, backward and decode call in between. Least recently used copies are dropped
+ * beyond the byte budget set at init. */
+typedef struct {
+    const float *src;
+    size_t n, cap;
+    __nv_bfloat16 *bf;
+    uint64_t last_use;
+    int valid;
+} Bf16Entry;
+
+enum { BF16_MAX_ENTRIES = 4096 };
+static Bf16Entry bf16_entries[BF16_MAX_ENTRIES];
+static int bf16_n_entries;
+static size_t bf16_bytes, bf16_budget;
+static uint64_t bf16_clock;
+
+void cuda_wrote(const void *p, size_t bytes) {
+    const char *lo = (const char *)p, *hi = lo + bytes;
+    for (int i = 0; i < bf16_n_entries; i++) {
+        Bf16Entry *e = &bf16_entries[i];
+        if (!e->valid) continue;
+        const char *elo = (const char *)e->src, *ehi = elo + e->n * sizeof(float);
+        if (elo < hi && lo < ehi) e->valid = 0;
+    }
+}
+
+static void bf16_release(Bf16Entry *e) {
+    cudaCheck(cudaStreamSynchronize(cuda_stream));
+    cudaCheck(cudaFree(e->bf));
+    bf16_bytes -= e->cap * sizeof(__nv_bfloat16);
+    *e = bf16_entries[--bf16_n_entries];
+}
+
+static void bf16_cache_drop_all(void) {
+    while (bf16_n_entries > 0) bf16_release(&bf16_entries[0]);
+}
+
+__global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = __float2bfloat16_rn(in[i]);
+}
+
+static unsigned grid_for(size_t n, unsigned block) {
+    size_t g = (n + block - 1) / block;
+    return (unsigned)(g < 65535u * 8u ? (g ? g : 1) : 65535u * 8u);
+}
+
+static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
+    bf16_clock++;
+    Bf16Entry *slot = NULL;
+    for (int i = 0; i < bf16_n_entries; i++) {
+        Bf16Entry *e = &bf16_entries[i];
+        if (e->src == src && e->n == n) {
+            e->last_use = bf16_clock;
+            if (e->valid) return e->bf;
+            slot = e; /* same operand, stale: refresh in place */
+            break;
+        }
+    }
+    if (!slot) {
+        /* evict least recently used copies until the new one fits the budget */
+        while (bf16_n_entries > 0 &&
+               (bf16_bytes + n * sizeof(__nv_bfloat16) > bf16_budget || bf16_n_entries == BF16_MAX_ENTRIES)) {
+            int lru = 0;
+            for (int i = 1; i < bf16_n_entries; i++)
+                if (bf16_entries[i].last_use < bf16_entries[lru].last_use) lru = i;
+            bf16_release(&bf16_entries[lru]);
+        }
+        slot = &bf16_entries[bf16_n_entries++];
+        slot->src = src;
+        slot->n = n;
+        slot->cap = n;
+        slot->last_use = bf16_clock;
+        if (cudaMalloc(&slot->bf, n * sizeof(__nv_bfloat16)) != cudaSuccess)
+            fatal_at(__FILE__, __LINE__, "out of GPU memory for a bf16 operand copy of %zu values", n);
+        bf16_bytes += n * sizeof(__nv_bfloat16);
+    }
+    to_bf16_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(slot->bf, src, n);
+    launchCheck();
+    slot->valid = 1;
+    return slot->bf;
+}
+
+/* ---- dense algebra ---- */
+
+/* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first. */
+static void cuda_matmul(float *C, const float *A, const float *B, int M, int N, int K, int trans_a,
+                        int trans_b, float alpha, float beta) {
+    if (M == 0 || N == 0) return;
+    cuda_wrote(C, (size_t)M * N * sizeof(float));
+    const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const int ld_b = trans_b ? K : N, ld_a = trans_a ? M : K;
+    if (K == 0) {
+        /* empty sum: C = beta * C */
+        if (beta == 0.0f) cudaCheck(cudaMemsetAsync(C, 0, (size_t)M * N * sizeof(float), cuda_stream));
+        else cublasCheck(cublasSscal(cuda_blas, M * N, &beta, C, 1));
+        return;
+    }
+    if (cuda_precision == OPS_BF16) {
+        const __nv_bfloat16 *Bb = bf16_of(B, (size_t)K * N), *Ab = bf16_of(A, (size_t)M * K);
+        cublasCheck(cublasGemmEx(cuda_blas, op_b, op_a, N, M, K, &alpha, Bb, CUDA_R_16BF, ld_b, Ab,
+                                 CUDA_R_16BF, ld_a, &beta, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
+                                 CUBLAS_GEMM_DEFAULT));
+    } else {
+        cublasCheck(cublasGemmEx(cuda_blas, op_b, op_a, N, M, K, &alpha, B, CUDA_R_32F, ld_b, A,
+                                 CUDA_R_32F, ld_a, &beta, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F_PEDANTIC,
+                                 CUBLAS_GEMM_DEFAULT));
+    }
+}
+
+__global__ void add_bias_kernel(float *y, const float *b, size_t total, int n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        y[i] += b[i % n];
+}
+static void cuda_add_bias(float *y, const float *b, int T, int n) {
+    size_t total = (size_t)T * n;
+    if (!total) return;
+    cuda_wrote(y, total * sizeof(float));
+    add_bias_kernel<<<grid_for(total, 256), 256, 0, cuda_stream>>>(y, b, total, n);
+    launchCheck();
+}
+
+/* Column sums in a fixed order (deterministic, no atomics): chunks of rows first, then
+ * the chunks in order. out[i] += scale_i * sum_t a[t,i] * (b ? b[t,i] : 1) * (r ? r[t] : 1). */
+enum { COLSUM_CHUNKS = 64 };
+__global__ void colsum_partial_kernel(float *partial, const float *a, const float *b, const float *r,
+                                      int T, int n, int rows_per_chunk) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x, c = blockIdx.y;
+    if (i >= n) return;
+    const int t0 = c * rows_per_chunk, t1 = min(T, t0 + rows_per_chunk);
+    float acc = 0.0f;
+    for (int t = t0; t < t1; t++) {
+        float v = a[(size_t)t * n + i];
+        if (b) v *= b[(size_t)t * n + i];
+        if (r) v *= r[t];
+        acc += v;
+    }
+    partial[(size_t)c * n + i] = acc;
+}
+__global__ void colsum_finish_kernel(float *out, const float *partial, int chunks, int n) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float acc = 0.0f;
+    for (int c = 0; c < chunks; c++) acc += partial[(size_t)c * n + i];
+    out[i] += acc;
+}
+static void column_sums(float *out, const float *a, const float *b, const float *r, int T, int n) {
+    if (T == 0 || n == 0) return;
+    cuda_wrote(out, (size_t)n * sizeof(float));
+    const int chunks = T < COLSUM_CHUNKS ? T : COLSUM_CHUNKS;
+    const int rows_per_chunk = (T + chunks - 1) / chunks;
+    float *partial = (float *)cuda_scratch(SCRATCH_C, (size_t)chunks * n * sizeof(float));
+    colsum_partial_kernel<<<dim3(ceil_div(n, 128), chunks), 128, 0, cuda_stream>>>(partial, a, b, r, T, n, rows_per_chunk);
+    launchCheck();
+    colsum_finish_kernel<<<ceil_div(n, 128), 128, 0, cuda_stream>>>(out, partial, chunks, n);
+    launchCheck();
+}
+
+static void cuda_bias_backward(float *db, const float *dy, int T, int n) { column_sums(db, dy, NULL, NULL, T, n); }
+
+__global__ void add_kernel(float *y, const float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        y[i] += x[i];
+}
+static void cuda_add(float *y, const float *x, size_t n) {
+    if (!n) return;
+    cuda_wrote(y, n * sizeof(float));
+    add_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(y, x, n);
+    launchCheck();
+}
+
+__global__ void scale_kernel(float *y, float s, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        y[i] *= s;
+}
+static void cuda_scale(float *y, float s, size_t n) {
+    if (!n) return;
+    cuda_wrote(y, n * sizeof(float));
+    scale_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(y, s, n);
+    launchCheck();
+}
+
+enum { SUMSQ_BLOCKS = 1024 };
+__global__ void sumsq_partial_kernel(double *partial, const float *x, size_t n) {
+    __shared__ double sh[32];
+    double acc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        acc += (double)x[i] * x[i];
+    acc = block_sum_d(acc, sh);
+    if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+__global__ void sumsq_finish_kernel(double *out, const double *partial, int n) {
+    __shared__ double sh[32];
+    double acc = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) acc += partial[i];
+    acc = block_sum_d(acc, sh);
+    if (threadIdx.x == 0) *out = acc;
+}
+static double cuda_sumsq(const float *x, size_t n) {
+    if (!n) return 0.0;
+    double *partial = (double *)cuda_scratch(SCRATCH_C, (SUMSQ_BLOCKS + 1) * sizeof(double));
+    const unsigned blocks = grid_for(n, 256) < (unsigned)SUMSQ_BLOCKS ? grid_for(n, 256) : (unsigned)SUMSQ_BLOCKS;
+    sumsq_partial_kernel<<<blocks, 256, 0, cuda_stream>>>(partial, x, n);
+    launchCheck();
+    sumsq_finish_kernel<<<1, 256, 0, cuda_stream>>>(partial + SUMSQ_BLOCKS, partial, (int)blocks);
+    launchCheck();
+    double s;
+    cuda_download(&s, partial + SUMSQ_BLOCKS, sizeof s);
+    return s;
+}
+
+/* ---- embeddings ---- */
+
+__global__ void embed_forward_kernel(float *out, const int *tokens, const float *vectors, const float *E,
+                                     int T, int d) {
+    const size_t total = (size_t)T * d;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < total; k += (size_t)gridDim.x * blockDim.x) {
+        const size_t t = k / d, i = k % d;
+        const int tok = tokens[t];
+        out[k] = tok >= 0 ? E[(size_t)tok * d + i] : vectors[k];
+    }
+}
+static void cuda_embed_forward(float *out, const int *tokens, const float *vectors, const float *E, int T, int d) {
+    if (!T) return;
+    cuda_wrote(out, (size_t)T * d * sizeof(float));
+    embed_forward_kernel<<<grid_for((size_t)T * d, 256), 256, 0, cuda_stream>>>(out, tokens, vectors, E, T, d);
+    launchCheck();
+}
+
+/* One thread per embedding column walks the positions in order: repeated tokens add up
+ * deterministically and without atomics. */
+__global__ void embed_backward_kernel(float *dE, const float *dout, const int *tokens, int T, int d) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= d) return;
+    for (int t = 0; t < T; t++) {
+        const int tok = tokens[t];
+        if (tok >= 0) dE[(size_t)tok * d + i] += dout[(size_t)t * d + i];
+    }
+}
+static void cuda_embed_backward(float *dE, const float *dout, const int *tokens, int T, int d) {
+    if (!T) return;
+    /* which rows change is known only on the device: treat the rest of dE's allocation as written */
+    cuda_wrote_to_end(dE);
+    embed_backward_kernel<<<ceil_div(d, 64), 64, 0, cuda_stream>>>(dE, dout, tokens, T, d);
+    launchCheck();
+}
+
+/* ---- normalisation, activations ---- */
+
+__global__ void rmsnorm_forward_kernel(float *out, float *rstd, const float *x, const float *w, int d, float eps) {
+    __shared__ float sh[32];
+    const size_t row = blockIdx.x;
+    const float *xr = x + row * d;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = block_sum(ss, sh);
+    const float r = 1.0f / sqrtf(ss / d + eps);
+    if (threadIdx.x == 0) rstd[row] = r;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) out[row * d + i] = xr[i] * r * w[i];
+}
+static void cuda_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d, float eps) {
+    if (!T) return;
+    cuda_wrote(out, (size_t)T * d * sizeof(float));
+    cuda_wrote(rstd, (size_t)T * sizeof(float));
+    rmsnorm_forward_kernel<<<T, 256, 0, cuda_stream>>>(out, rstd, x, w, d, eps);
+    launchCheck();
+}
+
+__global__ void rmsnorm_backward_dx_kernel(float *dx, const float *dout, const float *x, const float *w,
+                                           const float *rstd, int d) {
+    __shared__ float sh[32];
+    const size_t row = blockIdx.x;
+    const float *xr = x + row * d, *g = dout + row * d;
+    const float r = rstd[row];
+    float dot = 0.0f;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) dot += g[i] * w[i] * xr[i];
+    dot = block_sum(dot, sh);
+    const float c = dot * r * r * r / d;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) dx[row * d + i] += g[i] * w[i] * r - c * xr[i];
+}
+static void cuda_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                                  const float *rstd, int T, int d) {
+    if (!T) return;
+    cuda_wrote(dx, (size_t)T * d * sizeof(float));
+    rmsnorm_backward_dx_kernel<<<T, 256, 0, cuda_stream>>>(dx, dout, x, w, rstd, d);
+    launchCheck();
+    column_sums(dw, dout, x, rstd, T, d); /* dw_i += sum_t g_ti x_ti r_t */
+}
+
+__global__ void swiglu_forward_kernel(float *h, const float *gate, const float *up, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const float g = gate[i];
+        h[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+static void cuda_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
+    if (!n) return;
+    cuda_wrote(h, n * sizeof(float));
+    swiglu_forward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(h, gate, up, n);
+    launchCheck();
+}
+
+__global__ void swiglu_backward_kernel(float *dgate, float *dup, const float *dh, const float *gate,
+                                       const float *up, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const float g = gate[i], s = 1.0f / (1.0f + expf(-g));
+        dup[i] = dh[i] * g * s;
+        dgate[i] = dh[i] * up[i] * s * (1.0f + g * (1.0f - s));
+    }
+}
+static void cuda_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
+                                 size_t n) {
+    if (!n) return;
+    cuda_wrote(dgate, n * sizeof(float));
+    cuda_wrote(dup, n * sizeof(float));
+    swiglu_backward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(dgate, dup, dh, gate, up, n);
+    launchCheck();
+}
+
+/* ---- rotary position embedding ---- */
+
+__global__ void rope_kernel(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T,
+                            int n_heads, int hs, float dir) {
+    const int half = hs / 2;
+    const size_t total = (size_t)T * n_heads * half;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < total; k += (size_t)gridDim.x * blockDim.x) {
+        const size_t t = k / ((size_t)n_heads * half);
+        const int rem = (int)(k % ((size_t)n_heads * half)), h = rem / half, i = rem % half;
+        const size_t tab = (size_t)pos[t] * half + i;
+        const float c = cos_tab[tab], sn = dir * sin_tab[tab];
+        float *v = x + (t * n_heads + h) * hs;
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c - b * sn;
+        v[i + half] = b * c + a * sn;
+    }
+}
+static void rope(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs,
+                 float dir) {
+    if (!T) return;
+    cuda_wrote(x, (size_t)T * n_heads * hs * sizeof(float));
+    rope_kernel<<<grid_for((size_t)T * n_heads * (hs / 2), 256), 256, 0, cuda_stream>>>(x, pos, cos_tab, sin_tab,
+                                                                                          T, n_heads, hs, dir);
+    launchCheck();
+}
+static void cuda_rope_forward(float *x, const int *pos, const float *c, const float *s, int T, int nh, int hs) {
+    rope(x, pos, c, s, T, nh, hs, 1.0f);
+}
+static void cuda_rope_backward(float *dx, const int *pos, const float *c, const float *s, int T, int nh, int hs) {
+    rope(dx, pos, c, s, T, nh, hs, -1.0f);
+}
+
+/* ---- soft-token noise and its log-density ---- */
+
+__global__ void add_noise_kernel(float *x, const RngKey *keys, int rows, int d, float sigma) {
+    const size_t total = (size_t)rows * d;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < total; k += (size_t)gridDim.x * blockDim.x)
+        x[k] += sigma * rng_normal(keys[k / d], (uint32_t)(k % d));
+}
+static void cuda_add_noise(float *x, const RngKey *host_keys, int rows, int d, float sigma) {
+    if (!rows) return;
+    RngKey *keys = (RngKey *)cuda_scratch(SCRATCH_META, (size_t)rows * sizeof(RngKey));
+    cudaCheck(cudaMemcpyAsync(keys, host_keys, (size_t)rows * sizeof(RngKey), cudaMemcpyHostToDevice, cuda_stream));
+    cuda_wrote(x, (size_t)rows * d * sizeof(float));
+    add_noise_kernel<<<grid_for((size_t)rows * d, 256), 256, 0, cuda_stream>>>(x, keys, rows, d, sigma);
+    launchCheck();
+}
+
+__global__ void gauss_forward_kernel(float *out, const float *h, const float *mu, int d, float inv_two_sigma2) {
+    __shared__ float sh[32];
+    const size_t row = blockIdx.x;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        const float e = h[row * d + i] - mu[row * d + i];
+        ss += e * e;
+    }
+    ss = block_sum(ss, sh);
+    if (threadIdx.x == 0) out[row] = -ss * inv_two_sigma2;
+}
+static void cuda_gauss_logprob_forward(float *out, const float *h, const float *mu, int rows, int d,
+                                       float inv_two_sigma2) {
+    if (!rows) return;
+    cuda_wrote(out, (size_t)rows * sizeof(float));
+    gauss_forward_kernel<<<rows, 128, 0, cuda_stream>>>(out, h, mu, d, inv_two_sigma2);
+    launchCheck();
+}
+
+__global__ void gauss_backward_kernel(float *dmu, const float *dout, const float *h, const float *mu, int rows,
+                                      int d, float inv_two_sigma2) {
+    const size_t total = (size_t)rows * d;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < total; k += (size_t)gridDim.x * blockDim.x)
+        dmu[k] += dout[k / d] * 2.0f * inv_two_sigma2 * (h[k] - mu[k]);
+}
+static void cuda_gauss_logprob_backward(float *dmu, const float *dout, const float *h, const float *mu, int rows,
+                                        int d, float inv_two_sigma2) {
+    if (!rows) return;
+    cuda_wrote(dmu, (size_t)rows * d * sizeof(float));
+    gauss_backward_kernel<<<grid_for((size_t)rows * d, 256), 256, 0, cuda_stream>>>(dmu, dout, h, mu, rows, d,
+                                                                                     inv_two_sigma2);
+    launchCheck();
+}
+
+/* ---- optimizer ---- */
+
+__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                             float beta2, float eps, float wd, float bc1, float bc2) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const float pi = p[i] * (1.0f - lr * wd);
+        const float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
+        const float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    }
+}
+static void cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParams hp) {
+    if (!n) return;
+    cuda_wrote(p, n * sizeof(float));
+    cuda_wrote(m, n * sizeof(float));
+    cuda_wrote(v, n * sizeof(float));
+    const float bc1 = 1.0f - powf(hp.beta1, (float)hp.step), bc2 = 1.0f - powf(hp.beta2, (float)hp.step);
+    adamw_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(p, g, m, v, n, hp.lr, hp.beta1, hp.beta2, hp.eps,
+                                                            hp.weight_decay, bc1, bc2);
+    launchCheck();
+}
+
+/* ---- backend ---- */
+
+static int cuda_init(int local_rank, OpsPrecision precision, Err *err) {
+    int n_dev = 0;
+    cudaError_t e = cudaGetDeviceCount(&n_dev);
+    if (e != cudaSuccess || n_dev == 0)
+        return err_set(err, "--device cuda: no usable GPU (%s)",
+                       e != cudaSuccess ? cudaGetErrorString(e) : "no devices");
+    const int dev = local_rank % n_dev;
+    cudaCheck(cudaSetDevice(dev));
+    cudaCheck(cudaStreamCreateWithFlags(&cuda_stream, cudaStreamNonBlocking));
+    cublasCheck(cublasCreate(&cuda_blas));
+    cublasCheck(cublasSetStream(cuda_blas, cuda_stream));
+    /* fp32 mode must be true fp32 (the CPU-comparison path): no TF32 tensor cores. */
+    cublasCheck(cublasSetMathMode(cuda_blas, CUBLAS_DEFAULT_MATH));
+    alloc_sizes = new std::unordered_map<void *, size_t>();
+    cuda_precision = precision;
+    size_t free_b = 0, total_b = 0;
+    cudaCheck(cudaMemGetInfo(&free_b, &total_b));
+    bf16_budget = total_b / 6; /* weights of a 3B model in bf16 fit; activations rotate */
+    return 0;
+}
+
+static const OpsBackend cuda_backend = {
+    .name = "cuda",
+    .device_is_host = 0,
+    .init = cuda_init,
+    .bytes_peak = cuda_bytes_peak,
+    .comm_id_bytes = CUDA_COMM_ID_BYTES,
+    .comm_unique_id = cuda_comm_unique_id,
+    .comm_init = cuda_comm_init,
+    .allreduce_sum = cuda_allreduce_sum,
+    .alloc_mem = cuda_alloc,
+    .free_mem = cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .copy = cuda_copy,
+    .zero = cuda_zero,
+    .sync = cuda_sync,
+    .matmul = cuda_matmul,
+    .add_bias = cuda_add_bias,
+    .bias_backward = cuda_bias_backward,
+    .add = cuda_add,
+    .scale = cuda_scale,
+    .sumsq = cuda_sumsq,
+    .embed_forward = cuda_embed_forward,
+    .embed_backward = cuda_embed_backward,
+    .rmsnorm_forward = cuda_rmsnorm_forward,
+    .rmsnorm_backward = cuda_rmsnorm_backward,
+    .swiglu_forward = cuda_swiglu_forward,
+    .swiglu_backward = cuda_swiglu_backward,
+    .rope_forward = cuda_rope_forward,
+    .rope_backward = cuda_rope_backward,
+    .kv_store = cuda_kv_store,
+    .kv_gather = cuda_kv_gather,
+    .attention_forward = cuda_attention_forward,
+    .attention_backward = cuda_attention_backward,
+    .softmax_forward = cuda_softmax_forward,
+    .softmax_backward = cuda_softmax_backward,
+    .logprob_forward = cuda_logprob_forward,
+    .logprob_backward = cuda_logprob_backward,
+    .kl_categorical = cuda_kl_categorical,
+    .entropy = cuda_entropy,
+    .sample = cuda_sample,
+    .add_noise = cuda_add_noise,
+    .gauss_logprob_forward = cuda_gauss_logprob_forward,
+    .gauss_logprob_backward = cuda_gauss_logprob_backward,
+    .adamw = cuda_adamw,
+};
+
+extern "C" const OpsBackend *ops_backend_cuda(void) { return &cuda_backend; }
