@@ -37,6 +37,9 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # MPI test programs (tests/mpi_*.c) are launched by shell tests through mpirun.
 MPI_TEST_SRC := $(sort $(wildcard tests/mpi_*.c))
 MPI_TEST_BIN := $(MPI_TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# GPU checks (tests/gpu_*.c): built by `make CUDA=1 gpu-checks`, run by `make check-gpu`.
+GPU_CHECK_SRC := $(sort $(wildcard tests/gpu_*.c))
+GPU_CHECK_BIN := $(GPU_CHECK_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard tests/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -93,6 +96,16 @@ asan:
 bench: $(BENCH_BIN) $(MPI_TEST_BIN) $(BUILD)/softcot
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 	BUILD=$(BUILD) sh tests/bench_dist.sh
+
+# The CUDA build with the GPU check programs (CI builds this; it has nvcc but no GPU).
+.PHONY: gpu-checks check-gpu
+gpu-checks: $(BUILD)/softcot $(GPU_CHECK_BIN)
+
+# On a machine with a GPU: builds the CUDA binary and runs the correctness checks and the
+# throughput table (tools/check_gpu.sh; docs/gpu.md).
+check-gpu:
+	$(MAKE) CUDA=1 BUILD=build-cuda gpu-checks
+	tools/check_gpu.sh build-cuda
 
 # Main job on the built-in default (replaced by `softcot train` once RL lands).
 run: all

@@ -23,8 +23,15 @@ OpsPrecision cuda_precision = OPS_FP32;
 /* ---- device memory ---- */
 
 static std::unordered_map<void *, size_t> *alloc_sizes; /* live allocations */
+/* Everything the backend holds on the device: dev_alloc blocks, bf16 operand copies and
+ * scratch. The peak is what dev_bytes_peak() reports. */
 static size_t bytes_live, bytes_peak_seen;
+static void note_alloc(size_t bytes) {
+    bytes_live += bytes;
+    if (bytes_live > bytes_peak_seen) bytes_peak_seen = bytes_live;
+}
 static void bf16_cache_drop_all(void);
+static void bf16_forget(const void *p, size_t bytes);
 
 static void *cuda_alloc(size_t bytes) {
     void *p = NULL;
@@ -43,8 +50,7 @@ static void *cuda_alloc(size_t bytes) {
     }
     cudaCheck(cudaMemsetAsync(p, 0, rounded, cuda_stream));
     (*alloc_sizes)[p] = rounded;
-    bytes_live += rounded;
-    if (bytes_live > bytes_peak_seen) bytes_peak_seen = bytes_live;
+    note_alloc(rounded);
     return p;
 }
 
@@ -52,7 +58,7 @@ static void cuda_free(void *p) {
     if (!p) return;
     auto it = alloc_sizes->find(p);
     if (it == alloc_sizes->end()) fatal_at(__FILE__, __LINE__, "dev_free of a pointer dev_alloc did not return");
-    cuda_wrote(p, it->second); /* a later allocation may reuse the address */
+    bf16_forget(p, it->second); /* a later allocation may reuse the address */
     bytes_live -= it->second;
     alloc_sizes->erase(it);
     cudaCheck(cudaStreamSynchronize(cuda_stream));
@@ -107,7 +113,9 @@ void *cuda_scratch(int slot, size_t bytes) {
             cudaCheck(cudaFree(scratch_ptr[slot]));
         }
         size_t cap = bytes + bytes / 4 + 256;
+        bytes_live -= scratch_cap[slot];
         cudaCheck(cudaMalloc(&scratch_ptr[slot], cap));
+        note_alloc(cap);
         scratch_cap[slot] = cap;
     }
     return scratch_ptr[slot];
@@ -147,7 +155,19 @@ static void bf16_release(Bf16Entry *e) {
     cudaCheck(cudaStreamSynchronize(cuda_stream));
     cudaCheck(cudaFree(e->bf));
     bf16_bytes -= e->cap * sizeof(__nv_bfloat16);
+    bytes_live -= e->cap * sizeof(__nv_bfloat16);
     *e = bf16_entries[--bf16_n_entries];
+}
+
+/* Drops the copies of operands inside a block being freed. */
+static void bf16_forget(const void *p, size_t bytes) {
+    const char *lo = (const char *)p, *hi = lo + bytes;
+    for (int i = 0; i < bf16_n_entries;) {
+        const char *elo = (const char *)bf16_entries[i].src, *ehi = elo + bf16_entries[i].n * sizeof(float);
+        if (elo >= lo && ehi <= hi) bf16_release(&bf16_entries[i]); /* moves the last entry to i */
+        else if (elo < hi && lo < ehi) bf16_entries[i++].valid = 0;
+        else i++;
+    }
 }
 
 static void bf16_cache_drop_all(void) {
@@ -193,6 +213,7 @@ static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
         if (cudaMalloc(&slot->bf, n * sizeof(__nv_bfloat16)) != cudaSuccess)
             fatal_at(__FILE__, __LINE__, "out of GPU memory for a bf16 operand copy of %zu values", n);
         bf16_bytes += n * sizeof(__nv_bfloat16);
+        note_alloc(n * sizeof(__nv_bfloat16));
     }
     to_bf16_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(slot->bf, src, n);
     launchCheck();
@@ -545,7 +566,16 @@ static void cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, A
 
 /* ---- backend ---- */
 
+static int cuda_initialised;
+
+/* Selecting the backend again (the GPU checks switch precision) only changes the
+ * precision; cached bf16 copies are dropped because fp32 runs must not read them. */
 static int cuda_init(int local_rank, OpsPrecision precision, Err *err) {
+    if (cuda_initialised) {
+        bf16_cache_drop_all();
+        cuda_precision = precision;
+        return 0;
+    }
     int n_dev = 0;
     cudaError_t e = cudaGetDeviceCount(&n_dev);
     if (e != cudaSuccess || n_dev == 0)
@@ -563,6 +593,7 @@ static int cuda_init(int local_rank, OpsPrecision precision, Err *err) {
     size_t free_b = 0, total_b = 0;
     cudaCheck(cudaMemGetInfo(&free_b, &total_b));
     bf16_budget = total_b / 6; /* weights of a 3B model in bf16 fit; activations rotate */
+    cuda_initialised = 1;
     return 0;
 }
 

@@ -1,0 +1,315 @@
+/* make check-gpu, part 1: every op of the CUDA backend, forward and backward, against the
+ * CPU backend on the same random inputs. Tolerances (norm-wise relative, gpu_common.h):
+ * 1e-5 in fp32; GEMMs again in bf16 at 1e-2. Odd sizes on purpose (tails of every loop).
+ * usage: gpu_ops   (prints TAP lines, exit 1 on any failure) */
+#include "gpu_common.h"
+
+static const double TOL32 = 1e-5, TOL16 = 1e-2;
+
+static void check_matmul(OpsPrecision prec) {
+    const double tol = prec == OPS_BF16 ? TOL16 : TOL32;
+    const char *pn = prec == OPS_BF16 ? "bf16" : "fp32";
+    const int shapes[][3] = {{257, 384, 129}, {1, 2048, 512}, {64, 4099, 256}, {1024, 1024, 1024}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                Pair A = pair_random((size_t)M * K, 1.0f, 1), B = pair_random((size_t)K * N, 1.0f, 2);
+                Pair C = pair_random((size_t)M * N, 1.0f, 3);
+                CPU->matmul(C.c, A.c, B.c, M, N, K, ta, tb, 0.7f, 0.5f);
+                GPU->matmul(C.g, A.g, B.g, M, N, K, ta, tb, 0.7f, 0.5f);
+                char name[128];
+                snprintf(name, sizeof name, "%s matmul M=%d N=%d K=%d ta=%d tb=%d", pn, M, N, K, ta, tb);
+                report(name, pair_err(C), tol);
+                /* the same operands again: the bf16 cache must serve a hit, not stale data */
+                CPU->matmul(C.c, A.c, B.c, M, N, K, ta, tb, 1.0f, 0.0f);
+                GPU->matmul(C.g, A.g, B.g, M, N, K, ta, tb, 1.0f, 0.0f);
+                snprintf(name, sizeof name, "%s matmul repeat (cached operands) M=%d N=%d K=%d ta=%d tb=%d", pn, M,
+                         N, K, ta, tb);
+                report(name, pair_err(C), tol);
+                pair_free(A), pair_free(B), pair_free(C);
+            }
+    /* an operand rewritten between two products must be re-read (cache invalidation) */
+    const int M = 64, N = 96, K = 80;
+    Pair A = pair_random((size_t)M * K, 1.0f, 4), B = pair_random((size_t)K * N, 1.0f, 5);
+    Pair C = pair_random((size_t)M * N, 1.0f, 6), A2 = pair_random((size_t)M * K, 1.0f, 7);
+    GPU->matmul(C.g, A.g, B.g, M, N, K, 0, 0, 1.0f, 0.0f);
+    CPU->copy(A.c, A2.c, A.n * sizeof(float));
+    GPU->copy(A.g, A2.g, A.n * sizeof(float));
+    CPU->matmul(C.c, A.c, B.c, M, N, K, 0, 0, 1.0f, 0.0f);
+    GPU->matmul(C.g, A.g, B.g, M, N, K, 0, 0, 1.0f, 0.0f);
+    char name[96];
+    snprintf(name, sizeof name, "%s matmul after its operand was overwritten", pn);
+    report(name, pair_err(C), tol);
+    pair_free(A), pair_free(B), pair_free(C), pair_free(A2);
+}
+
+static void check_elementwise(void) {
+    const int T = 131, n = 301;
+    Pair y = pair_random((size_t)T * n, 1.0f, 10), b = pair_random(n, 1.0f, 11);
+    CPU->add_bias(y.c, b.c, T, n), GPU->add_bias(y.g, b.g, T, n);
+    report("add_bias", pair_err(y), TOL32);
+    CPU->bias_backward(b.c, y.c, T, n), GPU->bias_backward(b.g, y.g, T, n);
+    report("bias_backward (column sums, accumulate)", pair_err(b), TOL32);
+    pair_free(y), pair_free(b);
+
+    const size_t N = 1000003;
+    Pair u = pair_random(N, 1.0f, 12), v = pair_random(N, 2.0f, 13);
+    CPU->add(u.c, v.c, N), GPU->add(u.g, v.g, N);
+    report("add", pair_err(u), TOL32);
+    CPU->scale(u.c, -0.37f, N), GPU->scale(u.g, -0.37f, N);
+    report("scale", pair_err(u), TOL32);
+    const double sc = CPU->sumsq(u.c, N), sg = GPU->sumsq(u.g, N);
+    report("sumsq", fabs(sg - sc) / sc, 1e-9);
+
+    Pair gate = pair_random(N, 4.0f, 14), up = pair_random(N, 1.0f, 15), h = pair_random(N, 1.0f, 16);
+    CPU->swiglu_forward(h.c, gate.c, up.c, N), GPU->swiglu_forward(h.g, gate.g, up.g, N);
+    report("swiglu forward", pair_err(h), TOL32);
+    CPU->swiglu_backward(u.c, v.c, h.c, gate.c, up.c, N), GPU->swiglu_backward(u.g, v.g, h.g, gate.g, up.g, N);
+    report("swiglu backward d/dgate", pair_err(u), TOL32);
+    report("swiglu backward d/dup", pair_err(v), TOL32);
+    pair_free(u), pair_free(v), pair_free(gate), pair_free(up), pair_free(h);
+
+    /* AdamW over three steps */
+    Pair p = pair_random(N, 0.1f, 17), g = pair_random(N, 1.0f, 18), m = pair_random(N, 0.0f, 19),
+         w = pair_random(N, 0.0f, 20);
+    for (int step = 1; step <= 3; step++) {
+        AdamWParams hp = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .step = step};
+        CPU->adamw(p.c, g.c, m.c, w.c, N, hp), GPU->adamw(p.g, g.g, m.g, w.g, N, hp);
+    }
+    report("adamw, 3 steps: parameters", pair_err(p), TOL32);
+    report("adamw, 3 steps: first moment", pair_err(m), TOL32);
+    report("adamw, 3 steps: second moment", pair_err(w), TOL32);
+    pair_free(p), pair_free(g), pair_free(m), pair_free(w);
+}
+
+static void check_norm_rope_embed(void) {
+    const int T = 77, d = 2048;
+    Pair x = pair_random((size_t)T * d, 3.0f, 30), w = pair_random(d, 1.0f, 31), out = pair_random((size_t)T * d, 1.0f, 32);
+    Pair rstd = pair_random(T, 1.0f, 33);
+    CPU->rmsnorm_forward(out.c, rstd.c, x.c, w.c, T, d, 1e-5f), GPU->rmsnorm_forward(out.g, rstd.g, x.g, w.g, T, d, 1e-5f);
+    report("rmsnorm forward", pair_err(out), TOL32);
+    report("rmsnorm forward rstd", pair_err(rstd), TOL32);
+    Pair dout = pair_random((size_t)T * d, 1.0f, 34), dx = pair_random((size_t)T * d, 1.0f, 35), dw = pair_random(d, 1.0f, 36);
+    CPU->rmsnorm_backward(dx.c, dw.c, dout.c, x.c, w.c, rstd.c, T, d);
+    GPU->rmsnorm_backward(dx.g, dw.g, dout.g, x.g, w.g, rstd.g, T, d);
+    report("rmsnorm backward dx (accumulate)", pair_err(dx), TOL32);
+    report("rmsnorm backward dw (accumulate)", pair_err(dw), TOL32);
+    pair_free(x), pair_free(w), pair_free(out), pair_free(rstd), pair_free(dout), pair_free(dx), pair_free(dw);
+
+    /* RoPE with tables of arbitrary angles, positions out of order */
+    const int nh = 6, hs = 64, half = hs / 2, max_pos = 300;
+    float *ang = xmalloc((size_t)max_pos * half * sizeof(float)), *cs = xmalloc((size_t)max_pos * half * sizeof(float));
+    float *sn = xmalloc((size_t)max_pos * half * sizeof(float));
+    fill_random(ang, (size_t)max_pos * half, 3.14159f, 37);
+    for (int i = 0; i < max_pos * half; i++) cs[i] = cosf(ang[i]), sn[i] = sinf(ang[i]);
+    Pair ct = pair_from(cs, (size_t)max_pos * half), st = pair_from(sn, (size_t)max_pos * half);
+    int pos[77];
+    for (int t = 0; t < T; t++) pos[t] = (t * 37 + 11) % max_pos;
+    IPair P = ipair_from(pos, T);
+    Pair q = pair_random((size_t)T * nh * hs, 1.0f, 38);
+    CPU->rope_forward(q.c, P.c, ct.c, st.c, T, nh, hs), GPU->rope_forward(q.g, P.g, ct.g, st.g, T, nh, hs);
+    report("rope forward", pair_err(q), TOL32);
+    CPU->rope_backward(q.c, P.c, ct.c, st.c, T, nh, hs), GPU->rope_backward(q.g, P.g, ct.g, st.g, T, nh, hs);
+    report("rope backward", pair_err(q), TOL32);
+    pair_free(ct), pair_free(st), pair_free(q), ipair_free(P);
+    free(ang), free(cs), free(sn);
+
+    /* embedding gather with vector positions; scatter-add with repeated tokens */
+    const int V = 1000, de = 96, Te = 200;
+    int tok[200];
+    for (int t = 0; t < Te; t++) tok[t] = t % 7 == 3 ? -1 : (t * 13) % 50; /* repeats */
+    IPair Tk = ipair_from(tok, Te);
+    Pair E = pair_random((size_t)V * de, 1.0f, 40), vec = pair_random((size_t)Te * de, 1.0f, 41);
+    Pair eo = pair_random((size_t)Te * de, 1.0f, 42);
+    CPU->embed_forward(eo.c, Tk.c, vec.c, E.c, Te, de), GPU->embed_forward(eo.g, Tk.g, vec.g, E.g, Te, de);
+    report("embedding forward (tokens and input vectors)", pair_err(eo), 0.0);
+    CPU->embed_backward(E.c, eo.c, Tk.c, Te, de), GPU->embed_backward(E.g, eo.g, Tk.g, Te, de);
+    report("embedding backward (repeated tokens accumulate)", pair_err(E), TOL32);
+    pair_free(E), pair_free(vec), pair_free(eo), ipair_free(Tk);
+}
+
+/* The attention batch on both backends. */
+typedef struct {
+    AttnBatch c, g;
+    int *meta;
+    int *d_meta;
+} Batch;
+
+static Batch make_batch(int n_seq, const int *slot, const int *start, const int *len, int max_seq) {
+    Batch B;
+    B.meta = xmalloc((size_t)4 * n_seq * sizeof(int));
+    int rows = 0;
+    for (int s = 0; s < n_seq; s++) {
+        B.meta[s] = slot[s], B.meta[n_seq + s] = start[s], B.meta[2 * n_seq + s] = len[s];
+        B.meta[3 * n_seq + s] = rows;
+        rows += len[s];
+    }
+    B.d_meta = GPU->alloc_mem((size_t)4 * n_seq * sizeof(int));
+    GPU->upload(B.d_meta, B.meta, (size_t)4 * n_seq * sizeof(int));
+    const int *m = B.meta;
+    B.c = (AttnBatch){n_seq, max_seq, rows, m, m + n_seq, m + 2 * n_seq, m + 3 * n_seq,
+                      m, m + n_seq, m + 2 * n_seq, m + 3 * n_seq};
+    B.g = B.c;
+    B.g.d_slot = B.d_meta, B.g.d_start = B.d_meta + n_seq, B.g.d_len = B.d_meta + 2 * n_seq;
+    B.g.d_row0 = B.d_meta + 3 * n_seq;
+    return B;
+}
+static void free_batch(Batch *B) {
+    free(B->meta);
+    GPU->free_mem(B->d_meta);
+}
+
+static void check_attention(const char *what, int n_seq, const int *slot, const int *start, const int *len,
+                            int n_slots, int max_seq, int nh, int nkv, int hs, int backward) {
+    Batch B = make_batch(n_seq, slot, start, len, max_seq);
+    const int rows = B.c.total_rows, qd = nh * hs, kvd = nkv * hs;
+    const size_t cache_n = (size_t)n_slots * max_seq * kvd;
+    Pair kc = pair_random(cache_n, 1.0f, 50), vc = pair_random(cache_n, 1.0f, 51);
+    Pair kr = pair_random((size_t)rows * kvd, 1.0f, 52), vr = pair_random((size_t)rows * kvd, 1.0f, 53);
+    Pair q = pair_random((size_t)rows * qd, 1.0f, 54);
+    Pair out = pair_random((size_t)rows * qd, 1.0f, 55), lse = pair_random((size_t)rows * nh, 1.0f, 56);
+    char name[160];
+    CPU->kv_store(kc.c, kr.c, &B.c, kvd), GPU->kv_store(kc.g, kr.g, &B.g, kvd);
+    CPU->kv_store(vc.c, vr.c, &B.c, kvd), GPU->kv_store(vc.g, vr.g, &B.g, kvd);
+    snprintf(name, sizeof name, "%s: kv_store", what);
+    report(name, pair_err(kc) + pair_err(vc), 0.0);
+    CPU->attention_forward(out.c, lse.c, q.c, kc.c, vc.c, &B.c, nh, nkv, hs);
+    GPU->attention_forward(out.g, lse.g, q.g, kc.g, vc.g, &B.g, nh, nkv, hs);
+    snprintf(name, sizeof name, "%s: attention forward", what);
+    report(name, pair_err(out), TOL32);
+    snprintf(name, sizeof name, "%s: attention forward log-sum-exp", what);
+    report(name, pair_err(lse), TOL32);
+    if (backward) {
+        /* both backends start from the CPU forward's outputs */
+        GPU->upload(out.g, out.c, out.n * sizeof(float));
+        GPU->upload(lse.g, lse.c, lse.n * sizeof(float));
+        Pair dout = pair_random((size_t)rows * qd, 1.0f, 57), dq = pair_random((size_t)rows * qd, 1.0f, 58);
+        Pair dkc = pair_random(cache_n, 0.0f, 59), dvc = pair_random(cache_n, 0.0f, 60);
+        Pair dkr = pair_random((size_t)rows * kvd, 1.0f, 61);
+        CPU->attention_backward(dq.c, dkc.c, dvc.c, dout.c, out.c, lse.c, q.c, kc.c, vc.c, &B.c, nh, nkv, hs);
+        GPU->attention_backward(dq.g, dkc.g, dvc.g, dout.g, out.g, lse.g, q.g, kc.g, vc.g, &B.g, nh, nkv, hs);
+        snprintf(name, sizeof name, "%s: attention backward dq", what);
+        report(name, pair_err(dq), TOL32);
+        snprintf(name, sizeof name, "%s: attention backward dk", what);
+        report(name, pair_err(dkc), TOL32);
+        snprintf(name, sizeof name, "%s: attention backward dv", what);
+        report(name, pair_err(dvc), TOL32);
+        CPU->kv_gather(dkr.c, dkc.c, &B.c, kvd), GPU->kv_gather(dkr.g, dkc.g, &B.g, kvd);
+        snprintf(name, sizeof name, "%s: kv_gather", what);
+        report(name, pair_err(dkr), TOL32);
+        pair_free(dout), pair_free(dq), pair_free(dkc), pair_free(dvc), pair_free(dkr);
+    }
+    pair_free(kc), pair_free(vc), pair_free(kr), pair_free(vr), pair_free(q), pair_free(out), pair_free(lse);
+    free_batch(&B);
+}
+
+static void check_attention_all(void) {
+    { /* prefill after cached positions, GQA, unequal lengths, slots out of order */
+        const int slot[] = {2, 0, 3}, start[] = {0, 5, 20}, len[] = {37, 1, 70};
+        check_attention("prefill GQA 8/2 hs=64", 3, slot, start, len, 4, 128, 8, 2, 64, 0);
+    }
+    { /* decode: one query per sequence */
+        const int slot[] = {0, 1, 2, 3, 4}, start[] = {0, 7, 33, 300, 64}, len[] = {1, 1, 1, 1, 1};
+        check_attention("decode MHA hs=128", 5, slot, start, len, 5, 512, 4, 4, 128, 0);
+    }
+    { /* decode, GQA and a long context */
+        const int slot[] = {1, 0}, start[] = {1500, 2}, len[] = {1, 1};
+        check_attention("decode GQA 32/8 hs=64", 2, slot, start, len, 2, 2048, 32, 8, 64, 0);
+    }
+    { /* training: start 0, several tiles, GQA */
+        const int slot[] = {0, 1, 2}, start[] = {0, 0, 0}, len[] = {45, 100, 3};
+        check_attention("training GQA 8/2 hs=64", 3, slot, start, len, 3, 128, 8, 2, 64, 1);
+    }
+    { /* training, head size not a multiple of 8, MQA */
+        const int slot[] = {1, 0}, start[] = {0, 0}, len[] = {65, 31};
+        check_attention("training MQA 6/1 hs=42", 2, slot, start, len, 2, 96, 6, 1, 42, 1);
+    }
+    { /* training, hs = 128 */
+        const int slot[] = {0}, start[] = {0}, len[] = {129};
+        check_attention("training 4/2 hs=128", 1, slot, start, len, 1, 160, 4, 2, 128, 1);
+    }
+}
+
+static void check_vocab(void) {
+    const int rows = 6, V = 50257;
+    const float it = 1.0f / 0.7f;
+    Pair z = pair_random((size_t)rows * V, 8.0f, 70), zr = pair_random((size_t)rows * V, 8.0f, 71);
+    Pair p = pair_random((size_t)rows * V, 1.0f, 72), dp = pair_random((size_t)rows * V, 1.0f, 73);
+    Pair dz = pair_random((size_t)rows * V, 1.0f, 74);
+    CPU->softmax_forward(p.c, z.c, rows, V, it), GPU->softmax_forward(p.g, z.g, rows, V, it);
+    report("softmax forward", pair_err(p), TOL32);
+    CPU->softmax_backward(dz.c, dp.c, p.c, rows, V, it), GPU->softmax_backward(dz.g, dp.g, p.g, rows, V, it);
+    report("softmax backward (accumulate)", pair_err(dz), TOL32);
+    const int tgt[6] = {5, -1, 50256, 0, 12345, 777};
+    IPair T = ipair_from(tgt, rows);
+    Pair lp = pair_random(rows, 1.0f, 75), dl = pair_random(rows, 1.0f, 76);
+    CPU->logprob_forward(lp.c, z.c, T.c, rows, V, it), GPU->logprob_forward(lp.g, z.g, T.g, rows, V, it);
+    report("log-probability forward (a row without target)", pair_err(lp), TOL32);
+    CPU->logprob_backward(dz.c, dl.c, z.c, T.c, rows, V, it), GPU->logprob_backward(dz.g, dl.g, z.g, T.g, rows, V, it);
+    report("log-probability backward (accumulate)", pair_err(dz), TOL32);
+    const float wt[6] = {0.5f, 0.0f, -1.0f, 2.0f, 1.0f, 0.25f};
+    Pair w = pair_from(wt, rows), kl = pair_random(rows, 1.0f, 77);
+    CPU->kl_categorical(kl.c, dz.c, z.c, zr.c, w.c, rows, V, it);
+    GPU->kl_categorical(kl.g, dz.g, z.g, zr.g, w.g, rows, V, it);
+    report("KL to reference (a zero-weight row)", pair_err(kl), TOL32);
+    report("KL to reference gradient (accumulate)", pair_err(dz), TOL32);
+    Pair ent = pair_random(rows, 1.0f, 78);
+    CPU->entropy(ent.c, z.c, rows, V, it), GPU->entropy(ent.g, z.g, rows, V, it);
+    report("entropy", pair_err(ent), TOL32);
+
+    /* sampling: 256 rows, the same token on both backends */
+    const int R = 256, Vs = 32000;
+    Pair zs = pair_random((size_t)R * Vs, 3.0f, 79), us = pair_random(R, 0.5f, 80);
+    float *uh = xmalloc(R * sizeof(float));
+    for (int r = 0; r < R; r++) uh[r] = (float)r / R + 0.5f / R; /* spread over [0,1) */
+    CPU->upload(us.c, uh, R * sizeof(float)), GPU->upload(us.g, uh, R * sizeof(float));
+    int *ic = CPU->alloc_mem(R * sizeof(int)), *ig = GPU->alloc_mem(R * sizeof(int));
+    int *ih = xmalloc(R * sizeof(int));
+    for (int greedy = 1; greedy >= 0; greedy--) {
+        const float t = greedy ? 0.0f : 1.0f;
+        CPU->sample(ic, zs.c, us.c, R, Vs, t), GPU->sample(ig, zs.g, us.g, R, Vs, t);
+        GPU->download(ih, ig, R * sizeof(int));
+        int diff = 0;
+        for (int r = 0; r < R; r++) diff += ih[r] != ic[r];
+        report(greedy ? "argmax: same token in 256 rows" : "sampling: same token in 256 rows (inverse CDF, double)",
+               (double)diff, 0.0);
+    }
+    CPU->free_mem(ic), GPU->free_mem(ig), free(ih), free(uh);
+    pair_free(zs), pair_free(us), pair_free(z), pair_free(zr), pair_free(p), pair_free(dp), pair_free(dz);
+    pair_free(lp), pair_free(dl), pair_free(w), pair_free(kl), pair_free(ent), ipair_free(T);
+}
+
+static void check_noise_gauss(void) {
+    const int rows = 10, d = 2048;
+    RngKey keys[10];
+    for (int r = 0; r < rows; r++)
+        keys[r] = (RngKey){.seed = 99, .step = 3, .prompt = (uint32_t)r / 3, .sample = (uint32_t)r, .position = 17,
+                           .purpose = RNG_PURPOSE_NOISE};
+    Pair x = pair_random((size_t)rows * d, 0.1f, 90);
+    CPU->add_noise(x.c, keys, rows, d, 0.05f), GPU->add_noise(x.g, keys, rows, d, 0.05f);
+    report("Gaussian noise: the CPU generator's stream", pair_err(x), 1e-6);
+    Pair mu = pair_random((size_t)rows * d, 0.1f, 91), out = pair_random(rows, 1.0f, 92);
+    CPU->gauss_logprob_forward(out.c, x.c, mu.c, rows, d, 200.0f);
+    GPU->gauss_logprob_forward(out.g, x.g, mu.g, rows, d, 200.0f);
+    report("Gaussian log-density forward", pair_err(out), TOL32);
+    Pair dmu = pair_random((size_t)rows * d, 1.0f, 93);
+    CPU->gauss_logprob_backward(dmu.c, out.c, x.c, mu.c, rows, d, 200.0f);
+    GPU->gauss_logprob_backward(dmu.g, out.g, x.g, mu.g, rows, d, 200.0f);
+    report("Gaussian log-density backward (accumulate)", pair_err(dmu), TOL32);
+    pair_free(x), pair_free(mu), pair_free(out), pair_free(dmu);
+}
+
+int main(void) {
+    gpu_setup(OPS_FP32);
+    printf("# CUDA backend vs CPU backend, every op (fp32 unless named)\n");
+    check_matmul(OPS_FP32);
+    check_elementwise();
+    check_norm_rope_embed();
+    check_attention_all();
+    check_vocab();
+    check_noise_gauss();
+    gpu_setup(OPS_BF16);
+    check_matmul(OPS_BF16);
+    return finish();
+}
