@@ -11,7 +11,7 @@
  *     moments allocated as in training.
  * Weights are random (Philox on the device), so RL rollouts never stop early: every CoT
  * runs to 256 and every answer to 16, identical work in hard and soft.
- * usage: gpu_bench [--skip-3b] */
+ */
 #include "gpu_common.h"
 #include "model/model.h"
 #include "rl/replay.h"
@@ -87,12 +87,13 @@ static double gemm_weight_floats(const ModelConfig *c) {
     return c->n_layers * (d * qd + 2 * d * kvd + qd * d + 3 * d * ff) + d * c->vocab_size;
 }
 
-static void bench_decode(const Model *m) {
+static void bench_decode(const Model *m, int n_seq) {
     const ModelConfig *c = &m->cfg;
-    const int n_seq = 64, prompt = 128, steps = 128;
+    const int prompt = 128, steps = 128;
     RunState rs;
     runstate_init(&rs, c, (RunShape){.max_rows = n_seq * prompt, .n_slots = n_seq, .max_seq = prompt + steps + 1, .train = 0});
     int *tok = xmalloc((size_t)n_seq * prompt * sizeof(int)), slot[64], start[64], len[64], ids[64];
+    CHECK(n_seq <= 64);
     for (int i = 0; i < n_seq * prompt; i++) tok[i] = (i * 7919) % c->vocab_size;
     for (int s = 0; s < n_seq; s++) slot[s] = s, start[s] = 0, len[s] = prompt;
     ForwardInput in = {.n_seq = n_seq, .slot = slot, .start = start, .len = len, .tokens = tok};
@@ -116,9 +117,9 @@ static void bench_decode(const Model *m) {
     }
     const double step_s = t / steps;
     const double floor_s = (gemm_weight_floats(c) * 2.0 + kv_bytes / steps) / (copy_gbs * 1e9);
-    printf("| batched decode, 64 sequences, context %d-%d (1B shape) | %.2f ms/step, %.0f tokens/s | %.0f%% of the "
+    printf("| batched decode, %d sequence(s), context %d-%d (1B shape) | %.2f ms/step, %.0f tokens/s | %.0f%% of the "
            "bandwidth floor (%.2f ms: %.2f GB bf16 weights + %.2f GB fp32 KV per step) |\n",
-           prompt, prompt + steps, 1e3 * step_s, n_seq / step_s, 100.0 * floor_s / step_s, 1e3 * floor_s,
+           n_seq, prompt, prompt + steps, 1e3 * step_s, n_seq / step_s, 100.0 * floor_s / step_s, 1e3 * floor_s,
            gemm_weight_floats(c) * 2e-9, kv_bytes / steps * 1e-9);
     fflush(stdout);
     dev_free(d_ids), dev_free(d_u), free(tok);
@@ -263,8 +264,9 @@ static void bench_3b(void) {
     model_free(&m);
 }
 
+/* usage: gpu_bench [--only decode|rl|3b] (SOFTCOT_PROFILE=1 adds a per-op time table) */
 int main(int argc, char **argv) {
-    int skip_3b = argc > 1 && !strcmp(argv[1], "--skip-3b");
+    const char *only = argc > 2 && !strcmp(argv[1], "--only") ? argv[2] : NULL;
     Err err;
     if (ops_select("cuda", "bf16", 0, &err)) {
         printf("Bail out! %s\n", err.msg);
@@ -272,12 +274,17 @@ int main(int argc, char **argv) {
     }
     printf("| what (bf16 GEMMs, fp32 everything else) | measured | notes |\n|---|---|---|\n");
     bench_peak_and_copy();
-    ModelConfig c1 = llama_1b();
-    Model m;
-    device_random_model(&m, &c1, 21);
-    bench_decode(&m);
-    bench_rl(&m);
-    model_free(&m);
-    if (!skip_3b) bench_3b();
+    if (!only || strcmp(only, "3b")) {
+        ModelConfig c1 = llama_1b();
+        Model m;
+        device_random_model(&m, &c1, 21);
+        if (!only || !strcmp(only, "decode")) {
+            bench_decode(&m, 64);
+            bench_decode(&m, 1);
+        }
+        if (!only || !strcmp(only, "rl")) bench_rl(&m);
+        model_free(&m);
+    }
+    if (!only || !strcmp(only, "3b")) bench_3b();
     return 0;
 }

@@ -5,16 +5,17 @@
  *     packed batch of unequal sequences where some inputs are vectors (soft tokens);
  *     fp32 and bf16;
  *   - batched KV-cache decode on the GPU equals the GPU's own full forward;
- *   - soft-mode rollouts in fp32: the same shadow tokens and noisy input vectors as on
- *     the CPU (the noise is the CPU generator's Philox stream).
+ *   - soft-mode rollouts of the built-in model in fp32, noise on: the same noisy input
+ *     vectors and shadow tokens as on the CPU (the noise is the CPU generator's Philox
+ *     stream).
  * Whole-model tolerances (norm-wise relative): fp32 1e-4, bf16 3e-2 on logits and 5e-2 on
  * gradients; every op alone is checked at 1e-5 / 1e-2 by gpu_ops.
  * usage: gpu_model */
 #include "gpu_common.h"
 #include "model/init.h"
 #include "model/model.h"
+#include "cli/run_setup.h"
 #include "rl/rollout.h"
-#include "text/tokenizer.h"
 
 typedef struct {
     float *logits, *grads; /* host copies of one backend's results */
@@ -147,72 +148,65 @@ static void check_model(const char *name, const ModelConfig *c) {
     param_layout_free(&L, &O);
 }
 
-/* pieces "w0".."w<V-1>": the stop string can never appear, so every CoT runs to cot_max */
-static Tokenizer *word_tokenizer(int V) {
-    size_t cap = (size_t)V * 16 + 1024, n = 0;
-    char *j = xmalloc(cap);
-    n += (size_t)snprintf(j + n, cap - n,
-                          "{\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\","
-                          "\"add_prefix_space\":false,\"use_regex\":false},\"post_processor\":null,"
-                          "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"merges\":[],\"vocab\":{");
-    for (int i = 0; i < V; i++) n += (size_t)snprintf(j + n, cap - n, "%s\"w%d\":%d", i ? "," : "", i, i);
-    n += (size_t)snprintf(j + n, cap - n, "}}}");
+/* Soft rollouts of the built-in model (inputs/models/base) with noise, on both backends.
+ * Rounding differences can flip a shadow token where two logits nearly tie, after which
+ * that rollout's own text differs, so the check is: the first CoT input vector of every
+ * rollout matches to 1e-5, and at least 90% of the rollouts are identical throughout. */
+static void generate(const char *device, const TaskSet *tasks, RolloutBatch *out) {
     Err err;
-    Tokenizer *t = tokenizer_load_hf_mem(j, n, NULL, 0, "gpu check tokenizer", &err);
-    if (!t) FATAL("%s", err.msg);
-    free(j);
-    return t;
-}
-
-static void generate(const ModelConfig *c, const float *host, const char *device, const Tokenizer *tok,
-                     RolloutBatch *out) {
-    Err err;
-    if (ops_select(device, "fp32", 0, &err)) FATAL("%s", err.msg);
-    Model m;
-    model_init(&m, c, host);
-    static int prompt[12] = {5, 9, 33, 2, 71, 8, 100, 4, 6, 13, 21, 34};
-    static const int prefill[3] = {40, 41, 42}, prefill_long[5] = {43, 44, 45, 46, 47};
-    RolloutConfig cfg = {.mode = COT_SOFT, .cot_temperature = 0.5f, .sigma = rollout_sigma(&m, 0.33f),
-                         .ans_temperature = 1.0f, .cot_max = 24, .ans_max = 6, .stop_string = "The final answer is:",
-                         .prefill = prefill, .prefill_long = prefill_long, .n_prefill = 3, .n_prefill_long = 5,
-                         .seed = 5, .step = 2};
-    RolloutRequest req[2] = {{.prompt_index = 0, .prompt = prompt, .n_prompt = 12, .first_sample = 0, .n_samples = 4},
-                             {.prompt_index = 1, .prompt = prompt + 3, .n_prompt = 9, .first_sample = 0, .n_samples = 4}};
-    if (rollouts_generate(&m, tok, &cfg, req, 2, 8, out, &err)) FATAL("%s", err.msg);
-    model_free(&m);
+    RunAssets a;
+    memset(&a, 0, sizeof a);
+    if (ops_select(device, "fp32", 0, &err) || run_assets_load("inputs/models/base", &a, &err) ||
+        prefills_encode(a.tok, "The final answer is:", " \\boxed{", &a, &err))
+        FATAL("%s", err.msg);
+    RolloutConfig cfg = {.mode = COT_SOFT, .cot_temperature = 0.5f, .sigma = rollout_sigma(&a.model, 0.33f),
+                         .ans_temperature = 1.0f, .cot_max = 96, .ans_max = 16, .stop_string = "The final answer is:",
+                         .prefill = a.prefill, .prefill_long = a.prefill_long, .n_prefill = a.n_prefill,
+                         .n_prefill_long = a.n_prefill_long, .seed = 5, .step = 2};
+    RolloutRequest req[8];
+    for (int i = 0; i < 8; i++)
+        req[i] = (RolloutRequest){.prompt_index = i, .prompt = tasks->prompt_ids[i], .n_prompt = tasks->prompt_len[i],
+                                  .first_sample = 0, .n_samples = 4};
+    if (rollouts_generate(&a.model, a.tok, &cfg, req, 8, 32, out, &err)) FATAL("%s", err.msg);
+    run_assets_free(&a);
 }
 
 static void check_rollouts(void) {
-    ModelConfig c = {.arch = ARCH_LLAMA, .dim = 128, .hidden_dim = 352, .n_layers = 3, .n_heads = 4, .n_kv_heads = 2,
-                     .head_dim = 32, .vocab_size = 300, .max_seq = 128, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
-                     .tied_embeddings = 1, .bos_id = -1};
-    ParamLayout L;
-    ParamOffsets O;
-    param_layout_build(&L, &O, &c);
-    float *host = xmalloc(L.n_floats * sizeof(float));
-    param_init_random(&c, 12, 0.1f, host);
-    Tokenizer *tok = word_tokenizer(c.vocab_size);
-    RolloutBatch a, b;
-    generate(&c, host, "cpu", tok, &a);
-    generate(&c, host, "cuda", tok, &b);
-    int same_tokens = a.n == b.n, total = 0;
-    double vec_err = 0;
-    for (int i = 0; i < a.n && i < b.n; i++) {
-        same_tokens &= a.r[i].cot_len == b.r[i].cot_len && a.r[i].ans_len == b.r[i].ans_len;
-        if (a.r[i].cot_len != b.r[i].cot_len) continue;
-        for (int t = 0; t < a.r[i].cot_len; t++) same_tokens &= a.r[i].cot_tokens[t] == b.r[i].cot_tokens[t];
-        double e = rel_err_host(a.r[i].cot_vectors, b.r[i].cot_vectors, (size_t)a.r[i].cot_len * c.dim);
-        vec_err = e > vec_err ? e : vec_err;
-        total += a.r[i].cot_len;
+    Err err;
+    RunAssets a;
+    memset(&a, 0, sizeof a);
+    TaskSet tasks;
+    memset(&tasks, 0, sizeof tasks);
+    TaskSource src = {.data = "synthetic", .n = 16, .split_test = 1, .template_text = "Question: {question}\\nAnswer:",
+                      .chat = "none"};
+    if (ops_select("cpu", "fp32", 0, &err) || run_assets_load("inputs/models/base", &a, &err) ||
+        taskset_load(&src, a.tok, &tasks, &err))
+        FATAL("%s", err.msg);
+    run_assets_free(&a);
+    RolloutBatch x, y;
+    generate("cpu", &tasks, &x);
+    generate("cuda", &tasks, &y);
+    const int d = 128;
+    int same = 0, positions = 0;
+    double first_err = 0;
+    for (int i = 0; i < x.n && i < y.n; i++) {
+        const Rollout *p = &x.r[i], *q = &y.r[i];
+        double e = rel_err_host(p->cot_vectors, q->cot_vectors, (size_t)d);
+        first_err = e > first_err ? e : first_err;
+        int eq = p->cot_len == q->cot_len && p->ans_len == q->ans_len;
+        for (int t = 0; eq && t < p->cot_len; t++) eq = p->cot_tokens[t] == q->cot_tokens[t];
+        for (int t = 0; eq && t < p->ans_len; t++) eq = p->ans_tokens[t] == q->ans_tokens[t];
+        same += eq;
+        positions += p->cot_len;
     }
-    char line[160];
-    snprintf(line, sizeof line, "soft rollouts fp32: same shadow tokens and lengths on both backends (%d CoT positions)", total);
-    report(line, same_tokens ? 0.0 : 1.0, 0.0);
-    report("soft rollouts fp32: the same noisy CoT input vectors", vec_err, 1e-4);
-    rollouts_free(&a), rollouts_free(&b);
-    tokenizer_free(tok);
-    free(host);
-    param_layout_free(&L, &O);
+    char line[200];
+    snprintf(line, sizeof line, "soft rollouts fp32 (built-in model, noise on): first CoT input vectors of %d rollouts", x.n);
+    report(line, first_err, 1e-5);
+    snprintf(line, sizeof line, "soft rollouts fp32: %d of %d rollouts identical in every shadow and answer token (%d CoT positions on the CPU)",
+             same, x.n, positions);
+    report(line, x.n == y.n && same * 10 >= 9 * x.n ? 0.0 : 1.0, 0.0);
+    rollouts_free(&x), rollouts_free(&y);
+    taskset_free(&tasks);
 }
 
 int main(void) {

@@ -37,7 +37,12 @@ void dist_init(Dist *d, int *argc, char ***argv) {
     CHECK_MPI(MPI_Initialized(&inited));
     if (!inited) {
         int provided = 0;
-        /* Without mpirun/srun Open MPI performs a singleton init: one rank, size 1. */
+        /* Without mpirun/srun Open MPI performs a singleton init: one rank, size 1. A
+         * singleton never spawns processes, so it needs no helper daemon (orted): asking
+         * for an isolated singleton lets a plain process run on nodes whose image has the
+         * MPI libraries but not Open MPI's runtime tools. Launched ranks ignore this. */
+        if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK"))
+            setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
         CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
         d->owns_mpi = 1;
         if (provided < MPI_THREAD_FUNNELED)

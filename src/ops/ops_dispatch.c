@@ -1,11 +1,142 @@
 /* Forwards every ops.h call to the backend chosen by ops_select(). The CPU backend is the
  * default, so programs that never call ops_select (tests, tools) run on the CPU. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ops/ops_backend.h"
 
 static const OpsBackend *backend = &ops_backend_cpu;
 static OpsPrecision selected_precision = OPS_FP32;
+
+/* SOFTCOT_PROFILE=1: every call synchronises the device before and after itself and adds
+ * its wall time to a per-op total, printed to stderr at exit. It serialises the stream, so
+ * totals are an upper bound on each op's own cost; off (one branch per call) otherwise. */
+enum {
+    P_op_allreduce_sum,
+    P_dev_alloc,
+    P_dev_free,
+    P_dev_upload,
+    P_dev_download,
+    P_dev_copy,
+    P_dev_zero,
+    P_op_matmul,
+    P_op_add_bias,
+    P_op_bias_backward,
+    P_op_add,
+    P_op_scale,
+    P_op_sumsq,
+    P_op_embed_forward,
+    P_op_embed_backward,
+    P_op_rmsnorm_forward,
+    P_op_rmsnorm_backward,
+    P_op_swiglu_forward,
+    P_op_swiglu_backward,
+    P_op_rope_forward,
+    P_op_rope_backward,
+    P_op_kv_store,
+    P_op_kv_gather,
+    P_op_attention_forward,
+    P_op_attention_backward,
+    P_op_softmax_forward,
+    P_op_softmax_backward,
+    P_op_logprob_forward,
+    P_op_logprob_backward,
+    P_op_kl_categorical,
+    P_op_entropy,
+    P_op_sample,
+    P_op_add_noise,
+    P_op_gauss_logprob_forward,
+    P_op_gauss_logprob_backward,
+    P_op_adamw,
+    P_COUNT
+};
+static const char *const PROF_NAMES[P_COUNT] = {
+    "op_allreduce_sum",
+    "dev_alloc",
+    "dev_free",
+    "dev_upload",
+    "dev_download",
+    "dev_copy",
+    "dev_zero",
+    "op_matmul",
+    "op_add_bias",
+    "op_bias_backward",
+    "op_add",
+    "op_scale",
+    "op_sumsq",
+    "op_embed_forward",
+    "op_embed_backward",
+    "op_rmsnorm_forward",
+    "op_rmsnorm_backward",
+    "op_swiglu_forward",
+    "op_swiglu_backward",
+    "op_rope_forward",
+    "op_rope_backward",
+    "op_kv_store",
+    "op_kv_gather",
+    "op_attention_forward",
+    "op_attention_backward",
+    "op_softmax_forward",
+    "op_softmax_backward",
+    "op_logprob_forward",
+    "op_logprob_backward",
+    "op_kl_categorical",
+    "op_entropy",
+    "op_sample",
+    "op_add_noise",
+    "op_gauss_logprob_forward",
+    "op_gauss_logprob_backward",
+    "op_adamw",
+};
+static double prof_seconds[P_COUNT];
+static long prof_calls[P_COUNT];
+static int profiling = -1;
+
+static void prof_report(void) {
+    double total = 0;
+    for (int i = 0; i < P_COUNT; i++) total += prof_seconds[i];
+    fprintf(stderr, "# softcot profile (%s backend): %.3f s in ops\n", backend->name, total);
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < P_COUNT; i++)
+            if (prof_calls[i] > 0 && (best < 0 || prof_seconds[i] > prof_seconds[best])) best = i;
+        if (best < 0) break;
+        fprintf(stderr, "#   %-24s %9.4f s %5.1f%% %9ld calls\n", PROF_NAMES[best], prof_seconds[best],
+                total > 0 ? 100.0 * prof_seconds[best] / total : 0.0, prof_calls[best]);
+        prof_calls[best] = 0;
+    }
+}
+
+static int prof_on(void) {
+    if (profiling < 0) {
+        const char *e = getenv("SOFTCOT_PROFILE");
+        profiling = e && *e && strcmp(e, "0");
+        if (profiling) atexit(prof_report);
+    }
+    return profiling;
+}
+
+static double prof_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+#define TIMED(id, call)                                   \
+    do {                                                  \
+        if (!prof_on()) {                                 \
+            call;                                         \
+        } else {                                          \
+            backend->sync();                              \
+            const double t0_ = prof_now();                \
+            call;                                         \
+            backend->sync();                              \
+            prof_seconds[id] += prof_now() - t0_;         \
+            prof_calls[id]++;                             \
+        }                                                 \
+    } while (0)
 
 int ops_select(const char *device, const char *precision, int local_rank, Err *err) {
     const OpsBackend *want = NULL;
@@ -37,41 +168,49 @@ size_t dev_bytes_peak(void) { return backend->bytes_peak(); }
 size_t ops_comm_id_bytes(void) { return backend->comm_id_bytes; }
 void ops_comm_unique_id(void *id) { backend->comm_unique_id(id); }
 int ops_comm_init(const void *id, int rank, int nranks, Err *err) { return backend->comm_init(id, rank, nranks, err); }
-void op_allreduce_sum(float *x, size_t n) { backend->allreduce_sum(x, n); }
+void op_allreduce_sum(float *x, size_t n) { TIMED(P_op_allreduce_sum, backend->allreduce_sum(x, n)); }
 
-void *dev_alloc(size_t bytes) { return backend->alloc_mem(bytes); }
-void dev_free(void *p) { backend->free_mem(p); }
-void dev_upload(void *dst, const void *host_src, size_t bytes) { backend->upload(dst, host_src, bytes); }
-void dev_download(void *host_dst, const void *src, size_t bytes) { backend->download(host_dst, src, bytes); }
-void dev_copy(void *dst, const void *src, size_t bytes) { backend->copy(dst, src, bytes); }
-void dev_zero(void *p, size_t bytes) { backend->zero(p, bytes); }
+void *dev_alloc(size_t bytes) {
+    void *r_;
+    TIMED(P_dev_alloc, r_ = backend->alloc_mem(bytes));
+    return r_;
+}
+void dev_free(void *p) { TIMED(P_dev_free, backend->free_mem(p)); }
+void dev_upload(void *dst, const void *host_src, size_t bytes) { TIMED(P_dev_upload, backend->upload(dst, host_src, bytes)); }
+void dev_download(void *host_dst, const void *src, size_t bytes) { TIMED(P_dev_download, backend->download(host_dst, src, bytes)); }
+void dev_copy(void *dst, const void *src, size_t bytes) { TIMED(P_dev_copy, backend->copy(dst, src, bytes)); }
+void dev_zero(void *p, size_t bytes) { TIMED(P_dev_zero, backend->zero(p, bytes)); }
 void dev_sync(void) { backend->sync(); }
-void op_matmul(float *C, const float *A, const float *B, int M, int N, int K, int trans_a, int trans_b, float alpha, float beta) { backend->matmul(C, A, B, M, N, K, trans_a, trans_b, alpha, beta); }
-void op_add_bias(float *y, const float *b, int T, int n) { backend->add_bias(y, b, T, n); }
-void op_bias_backward(float *db, const float *dy, int T, int n) { backend->bias_backward(db, dy, T, n); }
-void op_add(float *y, const float *x, size_t n) { backend->add(y, x, n); }
-void op_scale(float *y, float s, size_t n) { backend->scale(y, s, n); }
-double op_sumsq(const float *x, size_t n) { return backend->sumsq(x, n); }
-void op_embed_forward(float *out, const int *tokens, const float *vectors, const float *E, int T, int d) { backend->embed_forward(out, tokens, vectors, E, T, d); }
-void op_embed_backward(float *dE, const float *dout, const int *tokens, int T, int d) { backend->embed_backward(dE, dout, tokens, T, d); }
-void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d, float eps) { backend->rmsnorm_forward(out, rstd, x, w, T, d, eps); }
-void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd, int T, int d) { backend->rmsnorm_backward(dx, dw, dout, x, w, rstd, T, d); }
-void op_swiglu_forward(float *h, const float *gate, const float *up, size_t n) { backend->swiglu_forward(h, gate, up, n); }
-void op_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n) { backend->swiglu_backward(dgate, dup, dh, gate, up, n); }
-void op_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs) { backend->rope_forward(x, pos, cos_tab, sin_tab, T, n_heads, hs); }
-void op_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs) { backend->rope_backward(dx, pos, cos_tab, sin_tab, T, n_heads, hs); }
-void op_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) { backend->kv_store(cache, kv, b, kv_dim); }
-void op_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) { backend->kv_gather(kv, cache, b, kv_dim); }
-void op_attention_forward(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) { backend->attention_forward(out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs); }
-void op_attention_backward(float *dq, float *dk_cache, float *dv_cache, const float *dout, const float *out, const float *lse, const float *q, const float *k_cache, const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) { backend->attention_backward(dq, dk_cache, dv_cache, dout, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs); }
-void op_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp) { backend->softmax_forward(p, z, rows, V, inv_temp); }
-void op_softmax_backward(float *dz, const float *dp, const float *p, int rows, int V, float inv_temp) { backend->softmax_backward(dz, dp, p, rows, V, inv_temp); }
-void op_logprob_forward(float *logp, const float *z, const int *target, int rows, int V, float inv_temp) { backend->logprob_forward(logp, z, target, rows, V, inv_temp); }
-void op_logprob_backward(float *dz, const float *dlogp, const float *z, const int *target, int rows, int V, float inv_temp) { backend->logprob_backward(dz, dlogp, z, target, rows, V, inv_temp); }
-void op_kl_categorical(float *kl, float *dz, const float *z, const float *z_ref, const float *weight, int rows, int V, float inv_temp) { backend->kl_categorical(kl, dz, z, z_ref, weight, rows, V, inv_temp); }
-void op_entropy(float *ent, const float *z, int rows, int V, float inv_temp) { backend->entropy(ent, z, rows, V, inv_temp); }
-void op_sample(int *ids, const float *z, const float *u, int rows, int V, float inv_temp) { backend->sample(ids, z, u, rows, V, inv_temp); }
-void op_add_noise(float *x, const RngKey *host_keys, int rows, int d, float sigma) { backend->add_noise(x, host_keys, rows, d, sigma); }
-void op_gauss_logprob_forward(float *out, const float *h, const float *mu, int rows, int d, float inv_two_sigma2) { backend->gauss_logprob_forward(out, h, mu, rows, d, inv_two_sigma2); }
-void op_gauss_logprob_backward(float *dmu, const float *dout, const float *h, const float *mu, int rows, int d, float inv_two_sigma2) { backend->gauss_logprob_backward(dmu, dout, h, mu, rows, d, inv_two_sigma2); }
-void op_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParams hp) { backend->adamw(p, g, m, v, n, hp); }
+void op_matmul(float *C, const float *A, const float *B, int M, int N, int K, int trans_a, int trans_b, float alpha, float beta) { TIMED(P_op_matmul, backend->matmul(C, A, B, M, N, K, trans_a, trans_b, alpha, beta)); }
+void op_add_bias(float *y, const float *b, int T, int n) { TIMED(P_op_add_bias, backend->add_bias(y, b, T, n)); }
+void op_bias_backward(float *db, const float *dy, int T, int n) { TIMED(P_op_bias_backward, backend->bias_backward(db, dy, T, n)); }
+void op_add(float *y, const float *x, size_t n) { TIMED(P_op_add, backend->add(y, x, n)); }
+void op_scale(float *y, float s, size_t n) { TIMED(P_op_scale, backend->scale(y, s, n)); }
+double op_sumsq(const float *x, size_t n) {
+    double r_;
+    TIMED(P_op_sumsq, r_ = backend->sumsq(x, n));
+    return r_;
+}
+void op_embed_forward(float *out, const int *tokens, const float *vectors, const float *E, int T, int d) { TIMED(P_op_embed_forward, backend->embed_forward(out, tokens, vectors, E, T, d)); }
+void op_embed_backward(float *dE, const float *dout, const int *tokens, int T, int d) { TIMED(P_op_embed_backward, backend->embed_backward(dE, dout, tokens, T, d)); }
+void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d, float eps) { TIMED(P_op_rmsnorm_forward, backend->rmsnorm_forward(out, rstd, x, w, T, d, eps)); }
+void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd, int T, int d) { TIMED(P_op_rmsnorm_backward, backend->rmsnorm_backward(dx, dw, dout, x, w, rstd, T, d)); }
+void op_swiglu_forward(float *h, const float *gate, const float *up, size_t n) { TIMED(P_op_swiglu_forward, backend->swiglu_forward(h, gate, up, n)); }
+void op_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n) { TIMED(P_op_swiglu_backward, backend->swiglu_backward(dgate, dup, dh, gate, up, n)); }
+void op_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs) { TIMED(P_op_rope_forward, backend->rope_forward(x, pos, cos_tab, sin_tab, T, n_heads, hs)); }
+void op_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs) { TIMED(P_op_rope_backward, backend->rope_backward(dx, pos, cos_tab, sin_tab, T, n_heads, hs)); }
+void op_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) { TIMED(P_op_kv_store, backend->kv_store(cache, kv, b, kv_dim)); }
+void op_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) { TIMED(P_op_kv_gather, backend->kv_gather(kv, cache, b, kv_dim)); }
+void op_attention_forward(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) { TIMED(P_op_attention_forward, backend->attention_forward(out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs)); }
+void op_attention_backward(float *dq, float *dk_cache, float *dv_cache, const float *dout, const float *out, const float *lse, const float *q, const float *k_cache, const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) { TIMED(P_op_attention_backward, backend->attention_backward(dq, dk_cache, dv_cache, dout, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs)); }
+void op_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp) { TIMED(P_op_softmax_forward, backend->softmax_forward(p, z, rows, V, inv_temp)); }
+void op_softmax_backward(float *dz, const float *dp, const float *p, int rows, int V, float inv_temp) { TIMED(P_op_softmax_backward, backend->softmax_backward(dz, dp, p, rows, V, inv_temp)); }
+void op_logprob_forward(float *logp, const float *z, const int *target, int rows, int V, float inv_temp) { TIMED(P_op_logprob_forward, backend->logprob_forward(logp, z, target, rows, V, inv_temp)); }
+void op_logprob_backward(float *dz, const float *dlogp, const float *z, const int *target, int rows, int V, float inv_temp) { TIMED(P_op_logprob_backward, backend->logprob_backward(dz, dlogp, z, target, rows, V, inv_temp)); }
+void op_kl_categorical(float *kl, float *dz, const float *z, const float *z_ref, const float *weight, int rows, int V, float inv_temp) { TIMED(P_op_kl_categorical, backend->kl_categorical(kl, dz, z, z_ref, weight, rows, V, inv_temp)); }
+void op_entropy(float *ent, const float *z, int rows, int V, float inv_temp) { TIMED(P_op_entropy, backend->entropy(ent, z, rows, V, inv_temp)); }
+void op_sample(int *ids, const float *z, const float *u, int rows, int V, float inv_temp) { TIMED(P_op_sample, backend->sample(ids, z, u, rows, V, inv_temp)); }
+void op_add_noise(float *x, const RngKey *host_keys, int rows, int d, float sigma) { TIMED(P_op_add_noise, backend->add_noise(x, host_keys, rows, d, sigma)); }
+void op_gauss_logprob_forward(float *out, const float *h, const float *mu, int rows, int d, float inv_two_sigma2) { TIMED(P_op_gauss_logprob_forward, backend->gauss_logprob_forward(out, h, mu, rows, d, inv_two_sigma2)); }
+void op_gauss_logprob_backward(float *dmu, const float *dout, const float *h, const float *mu, int rows, int d, float inv_two_sigma2) { TIMED(P_op_gauss_logprob_backward, backend->gauss_logprob_backward(dmu, dout, h, mu, rows, d, inv_two_sigma2)); }
+void op_adamw(float *p, const float *g, float *m, float *v, size_t n, AdamWParams hp) { TIMED(P_op_adamw, backend->adamw(p, g, m, v, n, hp)); }
