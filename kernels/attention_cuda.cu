@@ -1,4 +1,5 @@
-/* Causal attention with GQA over the KV cache (ops.h contract), in fp32:
+/* Causal attention with GQA over the KV cache (ops.h contract), in fp32 (bf16 mode hands
+ * prefill and training to the tensor-core kernels of attention_wmma.cu):
  *   - attn_tile_forward: prefill and training. One block per (32-query tile, head), keys
  *     streamed in 32-key tiles through shared memory with an online softmax, so no T×T
  *     matrix is ever stored;
@@ -253,6 +254,10 @@ void cuda_attention_forward(float *out, float *lse, const float *q, const float 
         launchCheck();
         return;
     }
+    if (cuda_attention_wmma_supported(hs)) {
+        cuda_attention_forward_wmma(out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs);
+        return;
+    }
     int n_items;
     const TileItem *items = upload_tiles(b, SCRATCH_META, &n_items);
     const size_t smem = tile_smem_forward(hs);
@@ -436,6 +441,10 @@ void cuda_attention_backward(float *dq, float *dk_cache, float *dv_cache, const 
     float *D = (float *)cuda_scratch(SCRATCH_A, (size_t)rows * n_heads * sizeof(float));
     attn_row_dot<<<ceil_div((size_t)rows * n_heads * 32, 256), 256, 0, cuda_stream>>>(D, dout, out, rows, n_heads, hs);
     launchCheck();
+    if (cuda_attention_wmma_supported(hs)) {
+        cuda_attention_backward_wmma(dq, dk_cache, dv_cache, dout, lse, D, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs);
+        return;
+    }
     int n_items;
     const TileItem *items = upload_tiles(b, SCRATCH_META, &n_items);
     size_t smem = tile_smem_dq(hs);

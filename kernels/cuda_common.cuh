@@ -98,6 +98,13 @@ void cuda_attention_backward(float *dq, float *dk_cache, float *dv_cache, const 
                              const float *out, const float *lse, const float *q,
                              const float *k_cache, const float *v_cache, const AttnBatch *b,
                              int n_heads, int n_kv_heads, int hs);
+/* attention_wmma.cu: the tensor-core path of bf16 mode */
+int cuda_attention_wmma_supported(int hs);
+void cuda_attention_forward_wmma(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,
+                                 const AttnBatch *b, int n_heads, int n_kv_heads, int hs);
+void cuda_attention_backward_wmma(float *dq, float *dk_cache, float *dv_cache, const float *dout, const float *lse,
+                                  const float *D, const float *q, const float *k_cache, const float *v_cache,
+                                  const AttnBatch *b, int n_heads, int n_kv_heads, int hs);
 /* vocab_cuda.cu */
 void cuda_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp);
 void cuda_softmax_backward(float *dz, const float *dp, const float *p, int rows, int V, float inv_temp);

@@ -31,6 +31,10 @@ static void note_alloc(size_t bytes) {
     if (bytes_live > bytes_peak_seen) bytes_peak_seen = bytes_live;
 }
 static void bf16_cache_drop_all(void);
+/* Recordings stay valid while graph_epoch does not change (see "recorded sequences"). */
+static uint64_t graph_epoch = 1;
+static int capturing;
+static void graphs_invalidate(void) { graph_epoch++; }
 static void bf16_forget(const void *p, size_t bytes);
 
 static void *cuda_alloc(size_t bytes) {
@@ -59,6 +63,7 @@ static void cuda_free(void *p) {
     auto it = alloc_sizes->find(p);
     if (it == alloc_sizes->end()) fatal_at(__FILE__, __LINE__, "dev_free of a pointer dev_alloc did not return");
     bf16_forget(p, it->second); /* a later allocation may reuse the address */
+    graphs_invalidate();         /* recordings may hold the address */
     bytes_live -= it->second;
     alloc_sizes->erase(it);
     cudaCheck(cudaStreamSynchronize(cuda_stream));
@@ -108,6 +113,8 @@ static size_t scratch_cap[SCRATCH_SLOTS];
 
 void *cuda_scratch(int slot, size_t bytes) {
     if (bytes > scratch_cap[slot]) {
+        if (capturing) fatal_at(__FILE__, __LINE__, "scratch growth while recording a graph");
+        graphs_invalidate(); /* recordings may hold the old scratch address */
         if (scratch_ptr[slot]) {
             cudaCheck(cudaStreamSynchronize(cuda_stream));
             cudaCheck(cudaFree(scratch_ptr[slot]));
@@ -133,6 +140,9 @@ typedef struct {
     __nv_bfloat16 *bf;
     uint64_t last_use;
     int valid;
+    /* CUDA graphs recorded in epoch graph_epoch use this copy's buffer (pinned) or read
+     * its content without converting it again (read_cached): see "recorded sequences". */
+    uint64_t pinned_epoch, read_cached_epoch;
 } Bf16Entry;
 
 enum { BF16_MAX_ENTRIES = 4096 };
@@ -141,17 +151,23 @@ static int bf16_n_entries;
 static size_t bf16_bytes, bf16_budget;
 static uint64_t bf16_clock;
 
+
 void cuda_wrote(const void *p, size_t bytes) {
     const char *lo = (const char *)p, *hi = lo + bytes;
     for (int i = 0; i < bf16_n_entries; i++) {
         Bf16Entry *e = &bf16_entries[i];
         if (!e->valid) continue;
         const char *elo = (const char *)e->src, *ehi = elo + e->n * sizeof(float);
-        if (elo < hi && lo < ehi) e->valid = 0;
+        if (elo < hi && lo < ehi) {
+            if (e->read_cached_epoch == graph_epoch) graphs_invalidate(); /* a graph would read stale data */
+            e->valid = 0;
+        }
     }
 }
 
 static void bf16_release(Bf16Entry *e) {
+    if (capturing) fatal_at(__FILE__, __LINE__, "bf16 operand cache eviction while recording a graph");
+    if (e->pinned_epoch == graph_epoch) graphs_invalidate();
     cudaCheck(cudaStreamSynchronize(cuda_stream));
     cudaCheck(cudaFree(e->bf));
     bf16_bytes -= e->cap * sizeof(__nv_bfloat16);
@@ -191,7 +207,11 @@ static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
         Bf16Entry *e = &bf16_entries[i];
         if (e->src == src && e->n == n) {
             e->last_use = bf16_clock;
-            if (e->valid) return e->bf;
+            if (capturing) e->pinned_epoch = graph_epoch;
+            if (e->valid) {
+                if (capturing) e->read_cached_epoch = graph_epoch;
+                return e->bf;
+            }
             slot = e; /* same operand, stale: refresh in place */
             break;
         }
@@ -210,6 +230,8 @@ static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
         slot->n = n;
         slot->cap = n;
         slot->last_use = bf16_clock;
+        slot->pinned_epoch = capturing ? graph_epoch : 0;
+        slot->read_cached_epoch = 0;
         if (cudaMalloc(&slot->bf, n * sizeof(__nv_bfloat16)) != cudaSuccess)
             fatal_at(__FILE__, __LINE__, "out of GPU memory for a bf16 operand copy of %zu values", n);
         bf16_bytes += n * sizeof(__nv_bfloat16);
@@ -564,6 +586,87 @@ static void cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, A
     launchCheck();
 }
 
+/* ---- recorded sequences (ops_replay_begin / ops_replay_end) ----
+ * A key's first sequence runs normally (it sizes the scratch buffers and the bf16 copies),
+ * its second is captured into a CUDA graph and launched, later ones replay the graph: one
+ * launch instead of hundreds of small ones per decode step. Every recording dies when
+ * graph_epoch moves: on any dev_free or scratch growth (addresses it holds may be reused),
+ * when a bf16 copy it reads without converting is invalidated (weights after AdamW), or
+ * when a copy it uses is evicted. SOFTCOT_CUDA_GRAPHS=0 turns recording off. */
+typedef struct {
+    uint64_t key, epoch;
+    cudaGraphExec_t exec;
+    int seen;
+    uint64_t last_use;
+} Recording;
+
+enum { MAX_RECORDINGS = 128 };
+static Recording recordings[MAX_RECORDINGS];
+static int n_recordings, graphs_enabled = -1;
+static uint64_t capture_epoch, replay_clock;
+
+static Recording *recording_for(uint64_t key) {
+    replay_clock++;
+    for (int i = 0; i < n_recordings; i++)
+        if (recordings[i].key == key) {
+            recordings[i].last_use = replay_clock;
+            return &recordings[i];
+        }
+    Recording *r;
+    if (n_recordings < MAX_RECORDINGS) {
+        r = &recordings[n_recordings++];
+    } else {
+        r = &recordings[0];
+        for (int i = 1; i < n_recordings; i++)
+            if (recordings[i].last_use < r->last_use) r = &recordings[i];
+        if (r->exec) cudaCheck(cudaGraphExecDestroy(r->exec));
+    }
+    *r = (Recording){.key = key, .epoch = 0, .exec = NULL, .seen = 0, .last_use = replay_clock};
+    return r;
+}
+
+static int cuda_replay_begin(uint64_t key) {
+    if (graphs_enabled < 0) {
+        const char *e = getenv("SOFTCOT_CUDA_GRAPHS");
+        graphs_enabled = !(e && !strcmp(e, "0"));
+    }
+    if (!graphs_enabled || capturing) return 0;
+    Recording *r = recording_for(key);
+    if (r->exec && r->epoch == graph_epoch) {
+        cudaCheck(cudaGraphLaunch(r->exec, cuda_stream));
+        return 1;
+    }
+    if (r->exec) {
+        cudaCheck(cudaGraphExecDestroy(r->exec));
+        r->exec = NULL;
+        r->seen = 0;
+    }
+    if (r->seen++ == 0) return 0;
+    cudaCheck(cudaStreamBeginCapture(cuda_stream, cudaStreamCaptureModeRelaxed));
+    capturing = 1;
+    capture_epoch = graph_epoch;
+    return 0;
+}
+
+static void cuda_replay_end(uint64_t key) {
+    if (!capturing) return;
+    cudaGraph_t graph;
+    cudaCheck(cudaStreamEndCapture(cuda_stream, &graph));
+    capturing = 0;
+    cudaGraphExec_t exec;
+    cudaCheck(cudaGraphInstantiate(&exec, graph, 0));
+    cudaCheck(cudaGraphDestroy(graph));
+    cudaCheck(cudaGraphLaunch(exec, cuda_stream)); /* capturing ran nothing: run it now */
+    Recording *r = recording_for(key);
+    if (graph_epoch == capture_epoch) {
+        r->exec = exec;
+        r->epoch = graph_epoch;
+    } else { /* the sequence itself invalidated what it read: do not keep it */
+        cudaCheck(cudaGraphExecDestroy(exec));
+        r->seen = 0;
+    }
+}
+
 /* ---- backend ---- */
 
 static int cuda_initialised;
@@ -588,6 +691,11 @@ static int cuda_init(int local_rank, OpsPrecision precision, Err *err) {
     cublasCheck(cublasSetStream(cuda_blas, cuda_stream));
     /* fp32 mode must be true fp32 (the CPU-comparison path): no TF32 tensor cores. */
     cublasCheck(cublasSetMathMode(cuda_blas, CUBLAS_DEFAULT_MATH));
+    /* a fixed workspace, so that cuBLAS allocates nothing while a graph is being recorded */
+    void *workspace;
+    const size_t workspace_bytes = (size_t)64 << 20;
+    cudaCheck(cudaMalloc(&workspace, workspace_bytes));
+    cublasCheck(cublasSetWorkspace(cuda_blas, workspace, workspace_bytes));
     alloc_sizes = new std::unordered_map<void *, size_t>();
     cuda_precision = precision;
     size_t free_b = 0, total_b = 0;
@@ -606,6 +714,8 @@ static const OpsBackend cuda_backend = {
     .comm_unique_id = cuda_comm_unique_id,
     .comm_init = cuda_comm_init,
     .allreduce_sum = cuda_allreduce_sum,
+    .replay_begin = cuda_replay_begin,
+    .replay_end = cuda_replay_end,
     .alloc_mem = cuda_alloc,
     .free_mem = cuda_free,
     .upload = cuda_upload,

@@ -6,7 +6,7 @@
  *   - one full RL step (generation, replay forward+backward, AdamW) on the 1B shape,
  *     hard and soft, B=2 G=32, prompt 64, CoT 256, answer 16: generation and training
  *     tokens/s and the soft-over-hard overhead;
- *   - forward+backward of a Llama-3.2-3B-shaped model on 2 x 512 tokens: MFU against the
+ *   - forward+backward of a Llama-3.2-3B-shaped model on 4 x 512 tokens: MFU against the
  *     measured bf16 peak, and peak device memory with fp32 weights, gradients and Adam
  *     moments allocated as in training.
  * Weights are random (Philox on the device), so RL rollouts never stop early: every CoT
@@ -231,7 +231,7 @@ static void bench_3b(void) {
     const size_t P = m.layout.n_floats;
     float *grads = dev_alloc(P * sizeof(float));
     float *am = dev_alloc(P * sizeof(float)), *av = dev_alloc(P * sizeof(float)); /* as in training */
-    enum { N_SEQ = 2, LEN = 512 };
+    enum { N_SEQ = 4, LEN = 512 }; /* one 2048-token micro-batch */
     RunState rs;
     runstate_init(&rs, &c, (RunShape){.max_rows = N_SEQ * LEN, .n_slots = N_SEQ, .max_seq = LEN, .train = 1});
     int *tok = xmalloc((size_t)N_SEQ * LEN * sizeof(int)), slot[N_SEQ], start[N_SEQ], len[N_SEQ];
@@ -254,7 +254,7 @@ static void bench_3b(void) {
     const double tokens = (double)N_SEQ * LEN * reps;
     const double attn = 2.0 * 2.0 * cfg_q_dim(&c) * c.n_layers * (LEN + 1) / 2.0; /* QK and PV, causal */
     const double flops = 3.0 * tokens * (2.0 * gemm_weight_floats(&c) + attn);
-    printf("| forward+backward, 3B shape, 2 x 512 tokens | %.0f tokens/s, %.0f TFLOP/s | MFU %.1f%% of the measured "
+    printf("| forward+backward, 3B shape, 4 x 512 tokens | %.0f tokens/s, %.0f TFLOP/s | MFU %.1f%% of the measured "
            "bf16 peak; peak device memory %.1f GiB (fp32 weights, gradients, Adam m and v, bf16 copies, activations) |\n",
            tokens / t, flops / t / 1e12, 100.0 * flops / t / 1e12 / peak_tflops, dev_bytes_peak() / 1073741824.0);
     fflush(stdout);

@@ -1,10 +1,13 @@
 /* make check-gpu, part 1: every op of the CUDA backend, forward and backward, against the
  * CPU backend on the same random inputs. Tolerances (norm-wise relative, gpu_common.h):
- * 1e-5 in fp32; GEMMs again in bf16 at 1e-2. Odd sizes on purpose (tails of every loop).
+ * 1e-5 in fp32; GEMMs and attention (tensor cores) again in bf16 at 1e-2. Odd sizes on purpose (tails of every loop).
  * usage: gpu_ops   (prints TAP lines, exit 1 on any failure) */
 #include "gpu_common.h"
 
 static const double TOL32 = 1e-5, TOL16 = 1e-2;
+/* attention runs in fp32 kernels in fp32 mode and on tensor cores (bf16) in bf16 mode */
+static double attn_tol = 1e-5;
+static const char *attn_prec = "fp32";
 
 static void check_matmul(OpsPrecision prec) {
     const double tol = prec == OPS_BF16 ? TOL16 : TOL32;
@@ -160,8 +163,10 @@ static void free_batch(Batch *B) {
     GPU->free_mem(B->d_meta);
 }
 
-static void check_attention(const char *what, int n_seq, const int *slot, const int *start, const int *len,
+static void check_attention(const char *what_in, int n_seq, const int *slot, const int *start, const int *len,
                             int n_slots, int max_seq, int nh, int nkv, int hs, int backward) {
+    char what[128];
+    snprintf(what, sizeof what, "%s %s", attn_prec, what_in);
     Batch B = make_batch(n_seq, slot, start, len, max_seq);
     const int rows = B.c.total_rows, qd = nh * hs, kvd = nkv * hs;
     const size_t cache_n = (size_t)n_slots * max_seq * kvd;
@@ -177,9 +182,9 @@ static void check_attention(const char *what, int n_seq, const int *slot, const 
     CPU->attention_forward(out.c, lse.c, q.c, kc.c, vc.c, &B.c, nh, nkv, hs);
     GPU->attention_forward(out.g, lse.g, q.g, kc.g, vc.g, &B.g, nh, nkv, hs);
     snprintf(name, sizeof name, "%s: attention forward", what);
-    report(name, pair_err(out), TOL32);
+    report(name, pair_err(out), attn_tol);
     snprintf(name, sizeof name, "%s: attention forward log-sum-exp", what);
-    report(name, pair_err(lse), TOL32);
+    report(name, pair_err(lse), attn_tol);
     if (backward) {
         /* both backends start from the CPU forward's outputs */
         GPU->upload(out.g, out.c, out.n * sizeof(float));
@@ -190,14 +195,14 @@ static void check_attention(const char *what, int n_seq, const int *slot, const 
         CPU->attention_backward(dq.c, dkc.c, dvc.c, dout.c, out.c, lse.c, q.c, kc.c, vc.c, &B.c, nh, nkv, hs);
         GPU->attention_backward(dq.g, dkc.g, dvc.g, dout.g, out.g, lse.g, q.g, kc.g, vc.g, &B.g, nh, nkv, hs);
         snprintf(name, sizeof name, "%s: attention backward dq", what);
-        report(name, pair_err(dq), TOL32);
+        report(name, pair_err(dq), attn_tol);
         snprintf(name, sizeof name, "%s: attention backward dk", what);
-        report(name, pair_err(dkc), TOL32);
+        report(name, pair_err(dkc), attn_tol);
         snprintf(name, sizeof name, "%s: attention backward dv", what);
-        report(name, pair_err(dvc), TOL32);
+        report(name, pair_err(dvc), attn_tol);
         CPU->kv_gather(dkr.c, dkc.c, &B.c, kvd), GPU->kv_gather(dkr.g, dkc.g, &B.g, kvd);
         snprintf(name, sizeof name, "%s: kv_gather", what);
-        report(name, pair_err(dkr), TOL32);
+        report(name, pair_err(dkr), attn_tol);
         pair_free(dout), pair_free(dq), pair_free(dkc), pair_free(dvc), pair_free(dkr);
     }
     pair_free(kc), pair_free(vc), pair_free(kr), pair_free(vr), pair_free(q), pair_free(out), pair_free(lse);
@@ -311,5 +316,7 @@ int main(void) {
     check_noise_gauss();
     gpu_setup(OPS_BF16);
     check_matmul(OPS_BF16);
+    attn_tol = TOL16, attn_prec = "bf16";
+    check_attention_all();
     return finish();
 }

@@ -3,6 +3,7 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,6 +262,18 @@ int model_forward(const Model *m, RunState *rs, const ForwardInput *in, int logi
     const float *P = m->params;
     const int T = prepare_batch(m, rs, in);
     const AttnBatch *b = &rs->batch;
+    rs->trained_rows = rs->shape.train && !logits_last_only ? T : 0;
+
+    /* A decode step (one new position per sequence, last-row logits) repeats the same ops
+     * on the same buffers every step: the backend may replay a recording of it. */
+    const int decode_step = logits_last_only && T == in->n_seq;
+    uint64_t replay_key = 0;
+    if (decode_step) {
+        const uintptr_t parts[4] = {(uintptr_t)m->params, (uintptr_t)rs, (uintptr_t)in->vectors, (uintptr_t)T};
+        replay_key = 1469598103934665603ull;
+        for (int i = 0; i < 4; i++) replay_key = (replay_key ^ parts[i]) * 1099511628211ull;
+        if (ops_replay_begin(replay_key)) return T;
+    }
 
     LayerActs A0 = layer_acts(c, rs, 0);
     op_embed_forward(A0.x_in, rs->d_tokens, in->vectors, P + m->off.embed, T, d);
@@ -292,9 +305,9 @@ int model_forward(const Model *m, RunState *rs, const ForwardInput *in, int logi
 
     const float *x_final = layer_acts(c, rs, c->n_layers - 1).x_out;
     op_rmsnorm_forward(rs->xnf, rs->rstdf, x_final, P + m->off.final_norm, T, d, c->norm_eps);
-    rs->trained_rows = rs->shape.train && !logits_last_only ? T : 0;
-    if (!logits_last_only) {
+    if (!logits_last_only || decode_step) { /* every row is wanted, or every row is a last row */
         op_linear_forward(rs->logits, rs->xnf, P + m->off.lm_head, NULL, T, d, V);
+        if (decode_step) ops_replay_end(replay_key);
         return T;
     }
     for (int i = 0; i < b->n_seq; i++) {

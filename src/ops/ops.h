@@ -54,6 +54,17 @@ void dev_sync(void);
 /* Most device bytes held at once by dev_alloc so far (for memory reports). */
 size_t dev_bytes_peak(void);
 
+/* ---- recorded op sequences (CUDA graphs on the CUDA backend) ----
+ * A caller that issues the same ops on the same buffers and shapes many times (a decode
+ * step) brackets them. If ops_replay_begin(key) returns 1, the backend has just replayed
+ * its recording of that sequence and the caller must skip it; otherwise the caller issues
+ * the ops and then calls ops_replay_end(key), which may have recorded them. The key must
+ * name every buffer and shape the sequence uses; host-to-device uploads belong before
+ * ops_replay_begin. Recordings are dropped whenever device memory is freed or a cached
+ * operand they read changes. The CPU backend never records (begin returns 0). */
+int ops_replay_begin(uint64_t key);
+void ops_replay_end(uint64_t key);
+
 /* ---- collectives between ranks' devices (NCCL on CUDA) ----
  * The rank-0 id travels to the other ranks through MPI (dist/), then every rank calls
  * ops_comm_init. ops_comm_id_bytes() == 0 means the backend has no device collectives

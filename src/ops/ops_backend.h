@@ -24,6 +24,9 @@ typedef struct {
     void (*comm_unique_id)(void *id);
     int (*comm_init)(const void *id, int rank, int nranks, Err *err);
     void (*allreduce_sum)(float *x, size_t n);
+    /* Recorded op sequences; replay_begin returns 0 on backends that never record. */
+    int (*replay_begin)(uint64_t key);
+    void (*replay_end)(uint64_t key);
     void *(*alloc_mem)(size_t bytes);
     void (*free_mem)(void *p);
     void (*upload)(void *dst, const void *host_src, size_t bytes);

@@ -165,6 +165,11 @@ const char *ops_precision_name(void) { return selected_precision == OPS_BF16 ? "
 int ops_device_is_host(void) { return backend->device_is_host; }
 size_t dev_bytes_peak(void) { return backend->bytes_peak(); }
 
+int ops_replay_begin(uint64_t key) { return prof_on() ? 0 : backend->replay_begin(key); }
+void ops_replay_end(uint64_t key) {
+    if (!prof_on()) backend->replay_end(key);
+}
+
 size_t ops_comm_id_bytes(void) { return backend->comm_id_bytes; }
 void ops_comm_unique_id(void *id) { backend->comm_unique_id(id); }
 int ops_comm_init(const void *id, int rank, int nranks, Err *err) { return backend->comm_init(id, rank, nranks, err); }
