@@ -32,7 +32,7 @@ static void note_alloc(size_t bytes) {
 }
 static void bf16_cache_drop_all(void);
 /* Recordings stay valid while graph_epoch does not change (see "recorded sequences"). */
-static uint64_t graph_epoch = 1;
+static uint64_t graph_epoch = 1, capture_id;
 static int capturing;
 static void graphs_invalidate(void) { graph_epoch++; }
 static void bf16_forget(const void *p, size_t bytes);
@@ -143,6 +143,7 @@ typedef struct {
     /* CUDA graphs recorded in epoch graph_epoch use this copy's buffer (pinned) or read
      * its content without converting it again (read_cached): see "recorded sequences". */
     uint64_t pinned_epoch, read_cached_epoch;
+    uint64_t converted_capture; /* the recording that converts it, if any */
 } Bf16Entry;
 
 enum { BF16_MAX_ENTRIES = 4096 };
@@ -209,7 +210,8 @@ static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
             e->last_use = bf16_clock;
             if (capturing) e->pinned_epoch = graph_epoch;
             if (e->valid) {
-                if (capturing) e->read_cached_epoch = graph_epoch;
+                /* content converted before this recording began: replays depend on it */
+                if (capturing && e->converted_capture != capture_id) e->read_cached_epoch = graph_epoch;
                 return e->bf;
             }
             slot = e; /* same operand, stale: refresh in place */
@@ -232,6 +234,7 @@ static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
         slot->last_use = bf16_clock;
         slot->pinned_epoch = capturing ? graph_epoch : 0;
         slot->read_cached_epoch = 0;
+        slot->converted_capture = 0;
         if (cudaMalloc(&slot->bf, n * sizeof(__nv_bfloat16)) != cudaSuccess)
             fatal_at(__FILE__, __LINE__, "out of GPU memory for a bf16 operand copy of %zu values", n);
         bf16_bytes += n * sizeof(__nv_bfloat16);
@@ -240,6 +243,7 @@ static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
     to_bf16_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(slot->bf, src, n);
     launchCheck();
     slot->valid = 1;
+    slot->converted_capture = capturing ? capture_id : 0;
     return slot->bf;
 }
 
@@ -644,6 +648,7 @@ static int cuda_replay_begin(uint64_t key) {
     if (r->seen++ == 0) return 0;
     cudaCheck(cudaStreamBeginCapture(cuda_stream, cudaStreamCaptureModeRelaxed));
     capturing = 1;
+    capture_id++;
     capture_epoch = graph_epoch;
     return 0;
 }

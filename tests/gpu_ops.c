@@ -230,6 +230,14 @@ static void check_attention_all(void) {
         const int slot[] = {1, 0}, start[] = {0, 0}, len[] = {65, 31};
         check_attention("training MQA 6/1 hs=42", 2, slot, start, len, 2, 96, 6, 1, 42, 1);
     }
+    { /* training and prefill, hs = 32 and 96 (the other compiled tensor-core sizes) */
+        const int slot[] = {1, 0}, start[] = {0, 0}, len[] = {70, 17};
+        check_attention("training MHA 4/4 hs=32", 2, slot, start, len, 2, 96, 4, 4, 32, 1);
+        const int slot2[] = {0}, start2[] = {0}, len2[] = {100};
+        check_attention("training GQA 6/2 hs=96", 1, slot2, start2, len2, 1, 128, 6, 2, 96, 1);
+        const int slot3[] = {0, 1}, start3[] = {40, 3}, len3[] = {9, 33};
+        check_attention("prefill after cache GQA 6/2 hs=96", 2, slot3, start3, len3, 2, 128, 6, 2, 96, 0);
+    }
     { /* training, hs = 128 */
         const int slot[] = {0}, start[] = {0}, len[] = {129};
         check_attention("training 4/2 hs=128", 1, slot, start, len, 1, 160, 4, 2, 128, 1);
