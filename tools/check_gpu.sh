@@ -2,7 +2,7 @@
 # make check-gpu: the CUDA backend's checks on a machine with a GPU (docs/gpu.md).
 #   tools/check_gpu.sh BIN_DIR [PART...]
 # BIN_DIR holds softcot and tests/gpu_* (build-cuda after `make CUDA=1 BUILD=build-cuda
-# gpu-checks`). PARTs: ops model e2e bench profile (default: the first four, in that order). Each program runs
+# gpu-checks`). PARTs: ops model e2e bench profile[-3b|-rl|-decode] (default: the first four). Each program runs
 # in its own process, so a CUDA error in one cannot poison the next. Prints TAP lines and
 # the throughput table; exits 1 if any check failed.
 set -u
@@ -70,9 +70,12 @@ PYEOF
         rm -rf "$tmp"
         ;;
     bench) run "throughput" 240 "$bin/tests/gpu_bench" ;;
-    profile) # where the time goes: every op synchronised and timed (slower than the bench)
+    profile|profile-3b|profile-rl|profile-decode)
+        # where the time goes: every op synchronised and timed (slower than the bench)
+        whats=${part#profile-}
+        [ "$part" = profile ] && whats="3b rl decode"
         export SOFTCOT_PROFILE=1
-        for what in 3b rl decode; do
+        for what in $whats; do
             run "per-op profile: $what" 120 "$bin/tests/gpu_bench" --only $what
         done
         unset SOFTCOT_PROFILE ;;
