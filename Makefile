@@ -111,6 +111,12 @@ check-gpu:
 run: all
 	./tools/run_default.sh
 
+# PNG figures of runs (tools/plot.py, docs/analysis.md): make plots RUN="outputs/a outputs/b" [PLOTS=DIR]
+RUN ?= outputs/default
+.PHONY: plots
+plots:
+	/usr/bin/python3 tools/plot.py $(if $(PLOTS),--out $(PLOTS)) $(RUN)
+
 # Rebuilds the built-in base model inputs/models/base from scratch (docs/base-model.md).
 .PHONY: base-model
 base-model: all

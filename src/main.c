@@ -23,6 +23,7 @@ static const Command COMMANDS[] = {
     {"reward", cmd_reward, "score an answer against a gold answer (100 / 10 / 0)"},
     {"data", cmd_data, "generate the synthetic task, validate dataset files"},
     {"eval", cmd_eval, "pass@k, CoT statistics and OOD multiple choice in the six inference modes"},
+    {"analyze", cmd_analyze, "summarise runs from their trajectory (HDF5) and eval (JSON) files"},
 };
 enum { N_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

@@ -76,7 +76,6 @@ static inline int twin_case_open(const char *script, const char *name, const cha
  * removes it when every check passed and keeps it for inspection otherwise. */
 static inline int twin_run_cases(const char *prefix, const char *const *cases, int n_cases,
                                  void (*run_case)(const char *name, const char *tmp)) {
-    ops_init(0);
     char tmp[256];
     snprintf(tmp, sizeof tmp, "/tmp/%s_XXXXXX", prefix);
     if (!mkdtemp(tmp)) {

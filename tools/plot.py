@@ -336,7 +336,8 @@ def fig_cot_len(runs, out_dir, written):
         return "no rollouts"
     fig, ax = plt.subplots(figsize=(7, 4.2))
     top = max(int(r.traj.cot_len.max()) for r in rs)
-    edges = np.linspace(-0.5, top + 0.5, min(top + 1, 48) + 1)
+    width = -(-(top + 1) // 48)  # whole positions per bar, at most 48 bars: no aliasing
+    edges = np.arange(-0.5, top + width + 0.5, width)
     for r, col in zip(rs, colors(len(rs))):
         t = r.traj
         for sel, style, what in ((t.r_step <= t.early_max, "--", f"steps ≤ {t.early_max}"),

@@ -15,5 +15,6 @@ int cmd_sft(int argc, char **argv);
 int cmd_reward(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 #endif

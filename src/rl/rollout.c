@@ -128,6 +128,7 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
         if (K) {
             r[i].topk_ids = xmalloc((size_t)cfg->cot_max * K * sizeof(int));
             r[i].topk_probs = xmalloc((size_t)cfg->cot_max * K * sizeof(float));
+            r[i].mix_entropy = xmalloc((size_t)cfg->cot_max * sizeof(float));
         }
     }
 
@@ -138,6 +139,7 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
     int *tokens = xmalloc((size_t)shape.max_rows * sizeof(int));
     int *ids = xmalloc((size_t)n * sizeof(int));
     float *u = xmalloc((size_t)n * sizeof(float)), *ent = xmalloc((size_t)n * sizeof(float));
+    float *mix_ent = K ? xmalloc((size_t)n * sizeof(float)) : NULL;
     float *h_host = soft ? xmalloc((size_t)n * d * sizeof(float)) : NULL;
     float *mu_host = soft ? xmalloc((size_t)n * d * sizeof(float)) : NULL;
     float *p_host = K ? xmalloc((size_t)n * V * sizeof(float)) : NULL;
@@ -145,6 +147,7 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
     /* Device buffers */
     int *d_ids = dev_alloc((size_t)n * sizeof(int));
     float *d_u = dev_alloc((size_t)n * sizeof(float)), *d_ent = dev_alloc((size_t)n * sizeof(float));
+    float *d_mix_ent = K ? dev_alloc((size_t)n * sizeof(float)) : NULL;
     float *d_p = soft || K ? dev_alloc((size_t)n * V * sizeof(float)) : NULL;
     float *d_h = soft ? dev_alloc((size_t)n * d * sizeof(float)) : NULL;
     float *d_mu = soft ? dev_alloc((size_t)n * d * sizeof(float)) : NULL;
@@ -187,6 +190,15 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
             if (cfg->record_entropy) {
                 op_entropy(d_ent, rs.logits, n_cot, V, 1.0f);
                 dev_download(ent, d_ent, (size_t)n_cot * sizeof(float));
+            }
+            /* The entropy at temperature 1 above describes the model; the effective
+             * number of tokens a soft input mixes, exp(H), needs the mixture's own
+             * temperature. Greedy hard (inv_cot 0) picks one token: entropy 0. */
+            if (K && (soft || inv_cot > 0)) {
+                op_entropy(d_mix_ent, rs.logits, n_cot, V, soft ? 1.0f / cfg->cot_temperature : inv_cot);
+                dev_download(mix_ent, d_mix_ent, (size_t)n_cot * sizeof(float));
+            } else if (K) {
+                memset(mix_ent, 0, (size_t)n_cot * sizeof(float));
             }
             if (soft) {
                 op_softmax_forward(d_p, rs.logits, n_cot, V, 1.0f / cfg->cot_temperature);
@@ -239,7 +251,10 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
                     }
                     ro->noise_norm[t] = (float)sqrt(ss);
                 }
-                if (K) topk_row(p_host + (size_t)k * V, V, K, ro->topk_ids + (size_t)t * K, ro->topk_probs + (size_t)t * K);
+                if (K) {
+                    topk_row(p_host + (size_t)k * V, V, K, ro->topk_ids + (size_t)t * K, ro->topk_probs + (size_t)t * K);
+                    ro->mix_entropy[t] = mix_ent[k];
+                }
                 ro->cot_len = t + 1;
                 src_of[i] = k;
                 append_piece(st->cot_dec, id, &st->cot_text);
@@ -283,6 +298,7 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
 
         /* Build the next forward: rows in next_order. */
         rows = 0;
+        int run_dst = 0, run_src = 0, run_len = 0; /* pending copy of soft inputs d_h -> d_vec */
         for (int k = 0; k < n_next; k++) {
             int i = next_order[k];
             Rollout *ro = &r[i];
@@ -293,7 +309,14 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
                 /* the CoT input of this step */
                 if (soft) {
                     tokens[rows] = -1;
-                    dev_copy(d_vec + (size_t)rows * d, d_h + (size_t)src_of[i] * d, (size_t)d * sizeof(float));
+                    /* consecutive rows usually come from consecutive rows of d_h: one copy per run */
+                    if (run_len > 0 && rows == run_dst + run_len && src_of[i] == run_src + run_len) {
+                        run_len++;
+                    } else {
+                        if (run_len > 0)
+                            dev_copy(d_vec + (size_t)run_dst * d, d_h + (size_t)run_src * d, (size_t)run_len * d * sizeof(float));
+                        run_dst = rows, run_src = src_of[i], run_len = 1;
+                    }
                 } else {
                     tokens[rows] = ro->cot_tokens[ro->cot_len - 1];
                 }
@@ -312,6 +335,8 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
             g[i].pos += take;
             rows += take;
         }
+        if (run_len > 0)
+            dev_copy(d_vec + (size_t)run_dst * d, d_h + (size_t)run_src * d, (size_t)run_len * d * sizeof(float));
         free(ending), free(src_of), free(answering);
         int *swap = order;
         order = next_order;
@@ -340,8 +365,9 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
         token_decoder_free(g[i].ans_dec);
     }
     free(g), free(order), free(next_order), free(slot), free(start), free(len), free(tokens);
-    free(ids), free(u), free(ent), free(h_host), free(mu_host), free(p_host), free(keys);
+    free(ids), free(u), free(ent), free(mix_ent), free(h_host), free(mu_host), free(p_host), free(keys);
     dev_free(d_ids), dev_free(d_u), dev_free(d_ent);
+    if (d_mix_ent) dev_free(d_mix_ent);
     if (d_p) dev_free(d_p);
     if (soft) dev_free(d_h), dev_free(d_mu), dev_free(d_vec);
     runstate_free(&rs);
@@ -386,7 +412,8 @@ void rollouts_free(RolloutBatch *b) {
     for (int i = 0; i < b->n; i++) {
         Rollout *r = &b->r[i];
         free(r->cot_tokens), free(r->cot_vectors), free(r->cot_entropy), free(r->noise_norm);
-        free(r->topk_ids), free(r->topk_probs), free(r->ans_tokens), free(r->cot_text), free(r->ans_text);
+        free(r->topk_ids), free(r->topk_probs), free(r->mix_entropy), free(r->ans_tokens), free(r->cot_text);
+        free(r->ans_text);
     }
     free(b->r);
     memset(b, 0, sizeof *b);

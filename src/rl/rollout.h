@@ -40,7 +40,8 @@ typedef struct {
     uint64_t seed;
     int step;               /* training step, part of every random key */
     int record_entropy;     /* keep the entropy of softmax(z) at each CoT position */
-    int record_topk;        /* keep the top-k mixture tokens and probabilities (0 = none) */
+    int record_topk;        /* keep the top-k mixture tokens and probabilities, and the
+                             * mixture's entropy (0 = none) */
 } RolloutConfig;
 
 enum { ROLLOUT_MAX_TOPK = 8 };
@@ -56,6 +57,9 @@ typedef struct {
     float *noise_norm;     /* [cot_len] ||h~_t - mu_t|| (soft/fuzzy) */
     int *topk_ids;         /* [cot_len][record_topk] */
     float *topk_probs;     /* [cot_len][record_topk] */
+    float *mix_entropy;    /* [cot_len] when record_topk: entropy of softmax(z/tau), the
+                            * distribution the CoT input was mixed (soft/fuzzy) or sampled
+                            * (hard) from; 0 for greedy hard */
     int prefill_long;      /* 1 when the long prefill was used */
     int ans_len;
     int *ans_tokens;       /* [ans_len] */
