@@ -111,19 +111,32 @@ __global__ void __launch_bounds__(W_THREADS) attn_wmma_forward(float *out, float
         __syncthreads();
         warp_abt(Sf, Qs, Ks, ld, hs);
         __syncwarp();
-        /* online softmax over the warp's 16 rows; lane = key */
-        for (int rr = 0; rr < 16; rr++) {
-            const int r = 16 * w + rr, q_pos = st + q0 + r;
-            const bool ok = r < n_rows && k0 + lane <= q_pos;
-            const float sv = ok ? Sf[r * LD_S + lane] * scale : -INFINITY;
-            const float m_old = m_s[r], m_new = fmaxf(m_old, warp_max(sv));
-            const float p = m_new == -INFINITY ? 0.0f : expf(sv - m_new);
-            Pb[r * LD_P + lane] = __float2bfloat16_rn(p);
-            const float psum = warp_sum(p);
+        /* online softmax: two lanes per row of the warp's 16, sixteen keys each, so a row
+         * needs one shuffle per statistic instead of a whole-warp reduction */
+        {
+            const int half = lane & 1, r = 16 * w + (lane >> 1), q_pos = st + q0 + r;
+            float sv[WI / 2], mx = -INFINITY;
+#pragma unroll
+            for (int jj = 0; jj < WI / 2; jj++) {
+                const int j = half * (WI / 2) + jj;
+                const bool ok = r < n_rows && k0 + j <= q_pos;
+                sv[jj] = ok ? Sf[r * LD_S + j] * scale : -INFINITY;
+                mx = fmaxf(mx, sv[jj]);
+            }
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            const float m_old = m_s[r], m_new = fmaxf(m_old, mx);
+            float psum = 0.0f;
+#pragma unroll
+            for (int jj = 0; jj < WI / 2; jj++) {
+                const float p = m_new == -INFINITY ? 0.0f : expf(sv[jj] - m_new);
+                Pb[r * LD_P + half * (WI / 2) + jj] = __float2bfloat16_rn(p);
+                psum += p;
+            }
+            psum += __shfl_xor_sync(0xffffffffu, psum, 1);
             const float alpha = m_new == -INFINITY ? 1.0f : expf(m_old - m_new);
-            for (int c = lane; c < hs; c += 32) Of[r * LD_O + c] *= alpha;
+            for (int c = half; c < hs; c += 2) Of[r * LD_O + c] *= alpha;
             __syncwarp();
-            if (lane == 0) {
+            if (half == 0) {
                 l_s[r] = l_s[r] * alpha + psum;
                 m_s[r] = m_new;
             }

@@ -36,7 +36,7 @@ extern OpsPrecision cuda_precision;
 
 /* Scratch memory that lives until the next call of the same slot (never across ops).
  * Slots let one op hold several buffers at once. */
-enum { SCRATCH_A, SCRATCH_B, SCRATCH_C, SCRATCH_META, SCRATCH_SLOTS };
+enum { SCRATCH_A, SCRATCH_B, SCRATCH_C, SCRATCH_META, SCRATCH_GEMM, SCRATCH_SLOTS };
 void *cuda_scratch(int slot, size_t bytes);
 
 /* bf16 cache of GEMM operands (ops_cuda.cu): invalidates cached copies that overlap a
@@ -98,6 +98,10 @@ void cuda_attention_backward(float *dq, float *dk_cache, float *dv_cache, const 
                              const float *out, const float *lse, const float *q,
                              const float *k_cache, const float *v_cache, const AttnBatch *b,
                              int n_heads, int n_kv_heads, int hs);
+/* gemm_lt.cu: bf16 GEMMs through autotuned cublasLt (column-major problem) */
+void cuda_gemm_lt_init(void);
+int cuda_gemm_lt(cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k, float alpha, const void *A,
+                 int lda, const void *B, int ldb, float beta, float *C, int ldc, int capturing);
 /* attention_wmma.cu: the tensor-core path of bf16 mode */
 int cuda_attention_wmma_supported(int hs);
 void cuda_attention_forward_wmma(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,

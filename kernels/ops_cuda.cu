@@ -265,6 +265,7 @@ static void cuda_matmul(float *C, const float *A, const float *B, int M, int N, 
     }
     if (cuda_precision == OPS_BF16) {
         const __nv_bfloat16 *Bb = bf16_of(B, (size_t)K * N), *Ab = bf16_of(A, (size_t)M * K);
+        if (cuda_gemm_lt(op_b, op_a, N, M, K, alpha, Bb, ld_b, Ab, ld_a, beta, C, N, capturing)) return;
         cublasCheck(cublasGemmEx(cuda_blas, op_b, op_a, N, M, K, &alpha, Bb, CUDA_R_16BF, ld_b, Ab,
                                  CUDA_R_16BF, ld_a, &beta, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
                                  CUBLAS_GEMM_DEFAULT));
@@ -701,6 +702,7 @@ static int cuda_init(int local_rank, OpsPrecision precision, Err *err) {
     const size_t workspace_bytes = (size_t)64 << 20;
     cudaCheck(cudaMalloc(&workspace, workspace_bytes));
     cublasCheck(cublasSetWorkspace(cuda_blas, workspace, workspace_bytes));
+    cuda_gemm_lt_init();
     alloc_sizes = new std::unordered_map<void *, size_t>();
     cuda_precision = precision;
     size_t free_b = 0, total_b = 0;

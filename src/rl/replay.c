@@ -197,15 +197,17 @@ void replay_accumulate_kl(const Model *m, ReplayState *st, const ReplayConfig *r
             logp_cot[i] = s;
         }
     } else {
-        /* Gather the CoT logit rows, then mixture and Gaussian log-density. */
+        /* Gather the CoT logit rows, then mixture and Gaussian log-density. A rollout's
+         * CoT rows are contiguous: one copy per rollout, not per row. */
         int ns = 0;
-        for (int i = 0; i < n; i++)
-            for (int t = 0; t < r[i].cot_len; t++, ns++) {
-                int row = row0[i] + r[i].n_prompt - 1 + t;
-                dev_copy(st->d_z + (size_t)ns * V, st->rs.logits + (size_t)row * V, (size_t)V * sizeof(float));
-                dev_copy(st->d_h + (size_t)ns * d, st->d_vectors + (size_t)(row + 1) * d, (size_t)d * sizeof(float));
-                st->h_dlogp[ns] = weights ? weights[i] : 0.0f;
-            }
+        for (int i = 0; i < n; i++) {
+            const int row = row0[i] + r[i].n_prompt - 1, nc = r[i].cot_len;
+            if (nc == 0) continue;
+            dev_copy(st->d_z + (size_t)ns * V, st->rs.logits + (size_t)row * V, (size_t)nc * V * sizeof(float));
+            dev_copy(st->d_h + (size_t)ns * d, st->d_vectors + (size_t)(row + 1) * d, (size_t)nc * d * sizeof(float));
+            for (int t = 0; t < nc; t++) st->h_dlogp[ns + t] = weights ? weights[i] : 0.0f;
+            ns += nc;
+        }
         const float inv_temp = 1.0f / rc->cot_temperature;
         const float inv2s2 = 1.0f / (2.0f * rc->sigma * rc->sigma);
         if (ns > 0) {
@@ -221,12 +223,10 @@ void replay_accumulate_kl(const Model *m, ReplayState *st, const ReplayConfig *r
         }
         if (use_kl && ns > 0) {
             /* mu_ref = softmax(z_ref / tau)^T E_ref at the same CoT positions */
-            int k = 0;
-            for (int i = 0; i < n; i++)
-                for (int t = 0; t < r[i].cot_len; t++, k++) {
-                    int row = row0[i] + r[i].n_prompt - 1 + t;
-                    dev_copy(st->d_zref + (size_t)k * V, st->ref_rs.logits + (size_t)row * V, (size_t)V * sizeof(float));
-                }
+            for (int i = 0, k = 0; i < n; k += r[i].cot_len, i++)
+                if (r[i].cot_len > 0)
+                    dev_copy(st->d_zref + (size_t)k * V, st->ref_rs.logits + (size_t)(row0[i] + r[i].n_prompt - 1) * V,
+                             (size_t)r[i].cot_len * V * sizeof(float));
             op_softmax_forward(st->d_dp, st->d_zref, ns, V, inv_temp); /* d_dp as scratch */
             op_mixture_forward(st->d_muref, st->d_dp, rc->ref->params + rc->ref->off.embed, ns, V, d);
             op_gauss_logprob_forward(st->d_kl, st->d_muref, st->d_mu, ns, d, inv2s2);
@@ -253,13 +253,11 @@ void replay_accumulate_kl(const Model *m, ReplayState *st, const ReplayConfig *r
                                 m->params + m->off.embed, ns, V, d);
             dev_zero(st->d_dz, (size_t)ns * V * sizeof(float));
             op_softmax_backward(st->d_dz, st->d_dp, st->d_p, ns, V, inv_temp);
-            /* CoT rows are disjoint from answer rows: add into dlogits row by row */
-            int k = 0;
-            for (int i = 0; i < n; i++)
-                for (int t = 0; t < r[i].cot_len; t++, k++) {
-                    int row = row0[i] + r[i].n_prompt - 1 + t;
-                    op_add(st->d_dlogits + (size_t)row * V, st->d_dz + (size_t)k * V, (size_t)V);
-                }
+            /* CoT rows are disjoint from answer rows: add into dlogits, one rollout at a time */
+            for (int i = 0, k = 0; i < n; k += r[i].cot_len, i++)
+                if (r[i].cot_len > 0)
+                    op_add(st->d_dlogits + (size_t)(row0[i] + r[i].n_prompt - 1) * V, st->d_dz + (size_t)k * V,
+                           (size_t)r[i].cot_len * V);
         }
     }
     if (backward) model_backward(m, &st->rs, st->d_dlogits, grads);
