@@ -149,8 +149,8 @@ typedef struct {
 /* One RL step as train_step does it, minus MPI: generate B*G rollouts, replay them in
  * micro-batches of at most 4096 positions with gradient accumulation, AdamW. */
 static StepTime rl_step(Model *m, const Tokenizer *tok, CotMode mode, ReplayState *rp, float *grads, float *adam_m,
-                        float *adam_v, int step) {
-    enum { B = 2, G = 32, PROMPT = 64, COT = 256, ANS = 16 };
+                        float *adam_v, int step, int COT, int gen_batch) {
+    enum { B = 2, G = 32, PROMPT = 64, ANS = 16 };
     static int prompts[B][PROMPT];
     for (int b = 0; b < B; b++)
         for (int i = 0; i < PROMPT; i++) prompts[b][i] = (b * 1000 + i * 37) % m->cfg.vocab_size;
@@ -167,7 +167,7 @@ static StepTime rl_step(Model *m, const Tokenizer *tok, CotMode mode, ReplayStat
     dev_sync();
     double t0 = wall_now();
     RolloutBatch rb;
-    if (rollouts_generate(m, tok, &cfg, req, B, B * G, &rb, &err)) FATAL("%s", err.msg);
+    if (rollouts_generate(m, tok, &cfg, req, B, gen_batch, &rb, &err)) FATAL("%s", err.msg);
     dev_sync();
     t.gen_s = wall_now() - t0;
     t.gen_rows = (double)rb.gen_rows;
@@ -210,7 +210,7 @@ static void bench_rl(Model *m) {
     const CotMode modes[2] = {COT_HARD, COT_SOFT};
     for (int k = 0; k < 2; k++) {
         StepTime t = {0};
-        for (int rep = 0; rep < 2; rep++) t = rl_step(m, tok, modes[k], &rp, grads, am, av, rep); /* the 2nd is reported */
+        for (int rep = 0; rep < 2; rep++) t = rl_step(m, tok, modes[k], &rp, grads, am, av, rep, 256, 64); /* the 2nd is reported */
         step_s[k] = t.gen_s + t.train_s + t.adam_s;
         printf("| RL step, %s, 1B shape, B=2 G=32, prompt 64, CoT 256, answer 16 | %.2f s/step | generation %.0f tokens/s "
                "(%.0f rows, %.2f s); training %.0f tokens/s (%.0f rows, %.2f s); AdamW %.3f s |\n",
@@ -264,7 +264,34 @@ static void bench_3b(void) {
     model_free(&m);
 }
 
-/* usage: gpu_bench [--only decode|rl|3b] (SOFTCOT_PROFILE=1 adds a per-op time table) */
+/* The memory budget of issue 8: a Llama-3.2-3B shape trained with B=2, G=32 and a 512-token
+ * CoT on one GPU, with 1024-token replay micro-batches and rollouts generated 32 at a time
+ * (docs/gpu.md). Soft mode, two steps, the second reported; peak device memory is the
+ * whole process's (this part runs alone with --only rl3b). */
+static void bench_rl3b(void) {
+    const ModelConfig c = llama_3b();
+    Model m;
+    device_random_model(&m, &c, 44);
+    const size_t P = m.layout.n_floats;
+    float *grads = dev_alloc(P * sizeof(float)), *am = dev_alloc(P * sizeof(float)), *av = dev_alloc(P * sizeof(float));
+    Tokenizer *tok = word_tokenizer(c.vocab_size);
+    ReplayState rp;
+    replay_init(&rp, &c, 1024, 1, 64 + 512 + 5 + 16 + 1);
+    StepTime t = {0};
+    for (int rep = 0; rep < 2; rep++) t = rl_step(&m, tok, COT_SOFT, &rp, grads, am, av, rep, 512, 32);
+    printf("| RL step, soft, 3B shape, B=2 G=32, prompt 64, CoT 512, answer 16; micro-batch 1024 tokens, "
+           "generation 32 at a time | %.2f s/step | generation %.0f tokens/s, training %.0f tokens/s; peak device "
+           "memory %.1f GiB (%.1f GB) |\n",
+           t.gen_s + t.train_s + t.adam_s, t.gen_rows / t.gen_s, t.train_rows / t.train_s,
+           dev_bytes_peak() / 1073741824.0, dev_bytes_peak() / 1e9);
+    fflush(stdout);
+    replay_free(&rp);
+    tokenizer_free(tok);
+    dev_free(grads), dev_free(am), dev_free(av);
+    model_free(&m);
+}
+
+/* usage: gpu_bench [--only decode|rl|3b|rl3b] (SOFTCOT_PROFILE=1 adds a per-op time table) */
 int main(int argc, char **argv) {
     const char *only = argc > 2 && !strcmp(argv[1], "--only") ? argv[2] : NULL;
     Err err;
@@ -274,7 +301,7 @@ int main(int argc, char **argv) {
     }
     printf("| what (bf16 GEMMs, fp32 everything else) | measured | notes |\n|---|---|---|\n");
     bench_peak_and_copy();
-    if (!only || strcmp(only, "3b")) {
+    if (!only || (strcmp(only, "3b") && strcmp(only, "rl3b"))) {
         ModelConfig c1 = llama_1b();
         Model m;
         device_random_model(&m, &c1, 21);
@@ -286,5 +313,6 @@ int main(int argc, char **argv) {
         model_free(&m);
     }
     if (!only || !strcmp(only, "3b")) bench_3b();
+    if (only && !strcmp(only, "rl3b")) bench_rl3b(); /* alone: its peak memory is the process's */
     return 0;
 }

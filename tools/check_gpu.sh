@@ -69,7 +69,9 @@ PYEOF
         fi
         rm -rf "$tmp"
         ;;
-    bench) run "throughput" 240 "$bin/tests/gpu_bench" ;;
+    bench)
+        run "throughput" 240 "$bin/tests/gpu_bench"
+        run "memory budget: a 3B RL step on one GPU" 180 "$bin/tests/gpu_bench" --only rl3b ;;
     profile|profile-3b|profile-rl|profile-decode)
         # where the time goes: every op synchronised and timed (slower than the bench)
         whats=${part#profile-}

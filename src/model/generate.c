@@ -29,7 +29,8 @@ int generate(const Model *m, const int *prompt, int n_prompt, const GenerateOpti
     RunShape shape = {.max_rows = S * n_prompt > S ? S * n_prompt : S,
                       .n_slots = S,
                       .max_seq = n_prompt + opt->max_new,
-                      .train = 0};
+                      .train = 0,
+                      .last_rows_only = 1};
     RunState rs;
     runstate_init(&rs, c, shape);
     res->n_samples = S;

@@ -69,7 +69,7 @@ static RunSizes run_sizes(const ModelConfig *c, RunShape s) {
     z.k_rows = R * kvd;
     z.xnf = R * d + R;
     z.last = (size_t)s.n_slots * d;
-    z.logits = R * c->vocab_size;
+    z.logits = (s.last_rows_only ? (size_t)s.n_slots : R) * c->vocab_size;
     z.dcache = s.train ? (size_t)s.n_slots * s.max_seq * kvd : 0;
     size_t widest = d > qd ? d : qd;
     widest = widest > ff ? widest : ff;
@@ -260,6 +260,7 @@ int model_forward(const Model *m, RunState *rs, const ForwardInput *in, int logi
     const int d = c->dim, qd = cfg_q_dim(c), kvd = cfg_kv_dim(c), ff = c->hidden_dim;
     const int hs = c->head_dim, V = c->vocab_size;
     const float *P = m->params;
+    CHECK(logits_last_only || !rs->shape.last_rows_only);
     const int T = prepare_batch(m, rs, in);
     const AttnBatch *b = &rs->batch;
     rs->trained_rows = rs->shape.train && !logits_last_only ? T : 0;

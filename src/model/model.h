@@ -39,6 +39,8 @@ typedef struct {
     int n_slots;   /* KV-cache slots (sequences alive at once) */
     int max_seq;   /* most positions per sequence */
     int train;     /* keep every layer's activations so backward can run */
+    int last_rows_only; /* every forward asks for last-row logits only (generation): the
+                         * logits buffer then holds n_slots rows instead of max_rows */
 } RunShape;
 
 typedef struct {

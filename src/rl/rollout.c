@@ -108,7 +108,8 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
     RunShape shape = {.max_rows = sum_prompt > step_rows ? sum_prompt : step_rows,
                       .n_slots = n,
                       .max_seq = max_prompt + cfg->cot_max + cfg->n_prefill_long + cfg->ans_max + 1,
-                      .train = 0};
+                      .train = 0,
+                      .last_rows_only = 1};
     RunState rs;
     runstate_init(&rs, c, shape);
 
