@@ -4,6 +4,11 @@
 # tests/test_*.c link against it. New modules and tests are picked up automatically.
 
 CUDA ?= 0
+# The CUDA build lives in its own directory: its library holds kernels/ instead of the
+# "no CUDA" stub, and the two must never mix in one archive.
+ifeq ($(CUDA),1)
+BUILD ?= build-cuda
+endif
 BUILD ?= build
 CC ?= gcc
 ifeq ($(CC),cc)
