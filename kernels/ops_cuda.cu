@@ -426,11 +426,29 @@ __global__ void rmsnorm_forward_kernel(float *out, float *rstd, const float *x, 
     if (threadIdx.x == 0) rstd[row] = r;
     for (int i = threadIdx.x; i < d; i += blockDim.x) out[row * d + i] = xr[i] * r * w[i];
 }
+/* One warp per row: no block-wide barrier, eight rows per block. */
+__global__ void rmsnorm_forward_warp_kernel(float *out, float *rstd, const float *x, const float *w, int T, int d,
+                                            float eps) {
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= T) return;
+    const float *xr = x + (size_t)row * d;
+    float ss = 0.0f;
+    for (int i = lane; i < d; i += 32) ss += xr[i] * xr[i];
+    ss = warp_sum(ss);
+    const float r = 1.0f / sqrtf(ss / d + eps);
+    if (lane == 0) rstd[row] = r;
+    for (int i = lane; i < d; i += 32) out[(size_t)row * d + i] = xr[i] * r * w[i];
+}
+
 static void cuda_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d, float eps) {
     if (!T) return;
     cuda_wrote(out, (size_t)T * d * sizeof(float));
     cuda_wrote(rstd, (size_t)T * sizeof(float));
-    rmsnorm_forward_kernel<<<T, 256, 0, cuda_stream>>>(out, rstd, x, w, d, eps);
+    if (d <= 8192) {
+        rmsnorm_forward_warp_kernel<<<ceil_div(T, 8), 256, 0, cuda_stream>>>(out, rstd, x, w, T, d, eps);
+    } else {
+        rmsnorm_forward_kernel<<<T, 256, 0, cuda_stream>>>(out, rstd, x, w, d, eps);
+    }
     launchCheck();
 }
 

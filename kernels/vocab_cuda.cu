@@ -5,6 +5,7 @@
  * precision as the CPU backend, so both pick the same token for the same uniform except
  * within rounding of a bucket boundary.
  */
+#include <limits.h>
 #include <math.h>
 
 #include "cuda_common.cuh"
@@ -212,9 +213,56 @@ __global__ void sample_kernel(int *ids, const float *z, const float *u, int V, f
     __syncthreads();
     if (threadIdx.x == 0) ids[r] = pick_s;
 }
+/* Greedy rows are split over ARGMAX_CHUNKS blocks each (a vocabulary of 128K is too much
+ * for one block per row when only a few dozen rows are decoded), then each row's partial
+ * maxima are merged: the largest value, the lowest index among equals. */
+enum { ARGMAX_CHUNKS = 32, ARGMAX_THREADS = 256 };
+
+__device__ inline void better(float &v, int &i, float v2, int i2) {
+    if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
+}
+
+__global__ void argmax_partial_kernel(float *pval, int *pidx, const float *z, int V, int chunk) {
+    __shared__ float sv[ARGMAX_THREADS / 32];
+    __shared__ int si[ARGMAX_THREADS / 32];
+    const size_t r = blockIdx.x;
+    const int c = blockIdx.y, i0 = c * chunk, i1 = min(V, i0 + chunk);
+    float v = -INFINITY;
+    int idx = INT_MAX;
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) better(v, idx, z[r * V + i], i);
+    for (int o = 16; o > 0; o >>= 1) better(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+    if (threadIdx.x % 32 == 0) sv[threadIdx.x / 32] = v, si[threadIdx.x / 32] = idx;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < ARGMAX_THREADS / 32; w++) better(v, idx, sv[w], si[w]);
+        pval[r * gridDim.y + c] = v;
+        pidx[r * gridDim.y + c] = idx;
+    }
+}
+
+__global__ void argmax_finish_kernel(int *ids, const float *pval, const int *pidx, int chunks) {
+    const size_t r = blockIdx.x;
+    const int lane = threadIdx.x;
+    float v = lane < chunks ? pval[r * chunks + lane] : -INFINITY;
+    int idx = lane < chunks ? pidx[r * chunks + lane] : INT_MAX;
+    for (int o = 16; o > 0; o >>= 1) better(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+    if (lane == 0) ids[r] = idx == INT_MAX ? 0 : idx;
+}
+
 void cuda_sample(int *ids, const float *z, const float *u, int rows, int V, float inv_temp) {
     if (!rows) return;
     cuda_wrote(ids, (size_t)rows * sizeof(int));
+    if (inv_temp == 0.0f) {
+        const int chunk = (V + ARGMAX_CHUNKS - 1) / ARGMAX_CHUNKS;
+        char *scratch = (char *)cuda_scratch(SCRATCH_C, (size_t)rows * ARGMAX_CHUNKS * (sizeof(float) + sizeof(int)));
+        float *pval = (float *)scratch;
+        int *pidx = (int *)(scratch + (size_t)rows * ARGMAX_CHUNKS * sizeof(float));
+        argmax_partial_kernel<<<dim3(rows, ARGMAX_CHUNKS), ARGMAX_THREADS, 0, cuda_stream>>>(pval, pidx, z, V, chunk);
+        launchCheck();
+        argmax_finish_kernel<<<rows, 32, 0, cuda_stream>>>(ids, pval, pidx, ARGMAX_CHUNKS);
+        launchCheck();
+        return;
+    }
     sample_kernel<<<rows, ROW_THREADS, 0, cuda_stream>>>(ids, z, u, V, inv_temp);
     launchCheck();
 }
