@@ -235,7 +235,14 @@ __global__ void attn_decode(float *out, float *lse, const float *q, const float 
  * value row is read once, not once per query head. Threads own keys (scores), then
  * columns (the weighted sum of values); the scores live in shared memory. Used when they
  * fit; attn_decode above is the fallback for very long contexts. */
-enum { GQA_THREADS = 256, GQA_MAX_GROUP = 8 };
+enum { GQA_THREADS = 256, GQA_MAX_GROUP = 8, GQA_KT = GQA_THREADS / 4 };
+
+/* floats of the reduction area: per-warp statistics, then the column partial sums */
+__host__ __device__ inline int gqa_red_floats(int group, int hs) {
+    const int parts = GQA_THREADS / hs > 0 ? GQA_THREADS / hs : 1;
+    const int cols = group * hs * parts, warps = (GQA_THREADS / 32) * group;
+    return cols > warps ? cols : warps;
+}
 __global__ void attn_decode_gqa(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,
                                 const int *slot, const int *start, const int *row0, int max_seq, int n_heads,
                                 int n_kv_heads, int hs, float scale) {
@@ -253,17 +260,29 @@ __global__ void attn_decode_gqa(float *out, float *lse, const float *q, const fl
     for (int k = tid; k < group * hs; k += GQA_THREADS) qs[k] = q[r * qd + (size_t)(g * group) * hs + k] * scale;
     __syncthreads();
     float mx[GQA_MAX_GROUP];
-    _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) mx[h] = -INFINITY;
-    for (int j = tid; j < n_keys; j += GQA_THREADS) {
-        const float *kj = K + (size_t)j * kvd;
+    _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) mx[h] = -INFINITY;
+    /* scores: key tiles staged through shared memory with coalesced loads; four threads
+     * per key each take a quarter of the head dimension */
+    float *Kt = red + gqa_red_floats(group, hs); /* [GQA_KT][hs + 4] */
+    const int ldk = hs + 4, kk = tid / 4, sub = tid % 4;
+    for (int k0 = 0; k0 < n_keys; k0 += GQA_KT) {
+        const int nk = min(GQA_KT, n_keys - k0);
+        __syncthreads();
+        for (int e = tid; e < nk * hs; e += GQA_THREADS) Kt[(e / hs) * ldk + e % hs] = K[(size_t)(k0 + e / hs) * kvd + e % hs];
+        __syncthreads();
         float dot[GQA_MAX_GROUP] = {0};
-        for (int c = 0; c < hs; c++) {
-            const float kv = kj[c];
-            _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) dot[h] += qs[h * hs + c] * kv;
-        }
+        if (kk < nk)
+            for (int c = sub; c < hs; c += 4) {
+                const float kv = Kt[kk * ldk + c];
+                _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) dot[h] += qs[h * hs + c] * kv;
+            }
         _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) {
-            S[(size_t)h * n_keys + j] = dot[h];
-            mx[h] = fmaxf(mx[h], dot[h]);
+            dot[h] += __shfl_xor_sync(0xffffffffu, dot[h], 1);
+            dot[h] += __shfl_xor_sync(0xffffffffu, dot[h], 2);
+            if (sub == 0 && kk < nk) {
+                S[(size_t)h * n_keys + k0 + kk] = dot[h];
+                mx[h] = fmaxf(mx[h], dot[h]);
+            }
         }
     }
     _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) {
@@ -319,10 +338,8 @@ __global__ void attn_decode_gqa(float *out, float *lse, const float *q, const fl
 }
 
 static size_t gqa_smem(int group, int hs, int n_keys) {
-    const int parts = GQA_THREADS / hs;
-    const size_t red = (size_t)group * hs * (parts > 0 ? parts : 1);
-    const size_t warps = (size_t)(GQA_THREADS / 32) * group;
-    return ((size_t)group * hs + (size_t)group * n_keys + (red > warps ? red : warps)) * sizeof(float);
+    return ((size_t)group * hs + (size_t)group * n_keys + gqa_red_floats(group, hs) + (size_t)GQA_KT * (hs + 4)) *
+           sizeof(float);
 }
 
 enum { GQA_SMEM_MAX = 200 * 1024 };
