@@ -230,120 +230,6 @@ __global__ void attn_decode(float *out, float *lse, const float *q, const float 
 }
 
 
-/* ---- forward, one query per sequence, GQA-grouped ----
- * One block per (KV head, sequence) serves all the group's query heads, so each key and
- * value row is read once, not once per query head. Threads own keys (scores), then
- * columns (the weighted sum of values); the scores live in shared memory. Used when they
- * fit; attn_decode above is the fallback for very long contexts. */
-enum { GQA_THREADS = 256, GQA_MAX_GROUP = 8, GQA_KT = GQA_THREADS / 4 };
-
-/* floats of the reduction area: per-warp statistics, then the column partial sums */
-__host__ __device__ inline int gqa_red_floats(int group, int hs) {
-    const int parts = GQA_THREADS / hs > 0 ? GQA_THREADS / hs : 1;
-    const int cols = group * hs * parts, warps = (GQA_THREADS / 32) * group;
-    return cols > warps ? cols : warps;
-}
-__global__ void attn_decode_gqa(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,
-                                const int *slot, const int *start, const int *row0, int max_seq, int n_heads,
-                                int n_kv_heads, int hs, float scale) {
-    extern __shared__ float sm[];
-    __shared__ float L_s[GQA_MAX_GROUP], M_s[GQA_MAX_GROUP];
-    const int group = n_heads / n_kv_heads, g = blockIdx.x, s = blockIdx.y;
-    const int qd = n_heads * hs, kvd = n_kv_heads * hs, n_keys = start[s] + 1, tid = threadIdx.x;
-    const int lane = tid % 32, warp = tid / 32;
-    float *qs = sm;                        /* [group][hs] */
-    float *S = qs + group * hs;            /* [group][n_keys] */
-    float *red = S + (size_t)group * n_keys; /* [8 warps][group] reductions, then [parts][group][hs] */
-    const size_t r = (size_t)row0[s];
-    const float *K = k_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
-    const float *V = v_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
-    for (int k = tid; k < group * hs; k += GQA_THREADS) qs[k] = q[r * qd + (size_t)(g * group) * hs + k] * scale;
-    __syncthreads();
-    float mx[GQA_MAX_GROUP];
-    _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) mx[h] = -INFINITY;
-    /* scores: key tiles staged through shared memory with coalesced loads; four threads
-     * per key each take a quarter of the head dimension */
-    float *Kt = red + gqa_red_floats(group, hs); /* [GQA_KT][hs + 4] */
-    const int ldk = hs + 4, kk = tid / 4, sub = tid % 4;
-    for (int k0 = 0; k0 < n_keys; k0 += GQA_KT) {
-        const int nk = min(GQA_KT, n_keys - k0);
-        __syncthreads();
-        for (int e = tid; e < nk * hs; e += GQA_THREADS) Kt[(e / hs) * ldk + e % hs] = K[(size_t)(k0 + e / hs) * kvd + e % hs];
-        __syncthreads();
-        float dot[GQA_MAX_GROUP] = {0};
-        if (kk < nk)
-            for (int c = sub; c < hs; c += 4) {
-                const float kv = Kt[kk * ldk + c];
-                _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) dot[h] += qs[h * hs + c] * kv;
-            }
-        _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) {
-            dot[h] += __shfl_xor_sync(0xffffffffu, dot[h], 1);
-            dot[h] += __shfl_xor_sync(0xffffffffu, dot[h], 2);
-            if (sub == 0 && kk < nk) {
-                S[(size_t)h * n_keys + k0 + kk] = dot[h];
-                mx[h] = fmaxf(mx[h], dot[h]);
-            }
-        }
-    }
-    _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) {
-        const float m = warp_max(mx[h]);
-        if (lane == 0) red[warp * group + h] = m;
-    }
-    __syncthreads();
-    _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) {
-        float m = -INFINITY;
-        for (int w = 0; w < GQA_THREADS / 32; w++) m = fmaxf(m, red[w * group + h]);
-        mx[h] = m;
-    }
-    __syncthreads();
-    float sum[GQA_MAX_GROUP] = {0};
-    for (int j = tid; j < n_keys; j += GQA_THREADS)
-        _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) {
-            const float p = expf(S[(size_t)h * n_keys + j] - mx[h]);
-            S[(size_t)h * n_keys + j] = p;
-            sum[h] += p;
-        }
-    _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) {
-        const float t = warp_sum(sum[h]);
-        if (lane == 0) red[warp * group + h] = t;
-    }
-    __syncthreads();
-    float L[GQA_MAX_GROUP];
-    _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) {
-        float t = 0.0f;
-        for (int w = 0; w < GQA_THREADS / 32; w++) t += red[w * group + h];
-        L[h] = t;
-    }
-    if (tid == 0)
-        _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) L_s[h] = L[h], M_s[h] = mx[h];
-    __syncthreads(); /* red is reused below */
-    /* values: thread (c, part) sums keys j = part, part + parts, ... for column c */
-    const int parts = GQA_THREADS / hs, c = tid % hs, part = tid / hs;
-    if (part < parts) {
-        float acc[GQA_MAX_GROUP] = {0};
-        for (int j = part; j < n_keys; j += parts) {
-            const float vj = V[(size_t)j * kvd + c];
-            _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) acc[h] += S[(size_t)h * n_keys + j] * vj;
-        }
-        _Pragma("unroll") for (int h = 0; h < GQA_MAX_GROUP; h++) if (h < group) red[((size_t)part * group + h) * hs + c] = acc[h];
-    }
-    __syncthreads();
-    for (int k = tid; k < group * hs; k += GQA_THREADS) {
-        const int h = k / hs, cc = k % hs;
-        float o = 0.0f;
-        for (int p = 0; p < parts; p++) o += red[((size_t)p * group + h) * hs + cc];
-        out[r * qd + (size_t)(g * group + h) * hs + cc] = o / L_s[h];
-    }
-    if (tid < group) lse[r * n_heads + g * group + tid] = M_s[tid] + logf(L_s[tid]);
-}
-
-static size_t gqa_smem(int group, int hs, int n_keys) {
-    return ((size_t)group * hs + (size_t)group * n_keys + gqa_red_floats(group, hs) + (size_t)GQA_KT * (hs + 4)) *
-           sizeof(float);
-}
-
-enum { GQA_SMEM_MAX = 200 * 1024 };
-
 static size_t tile_smem_forward(int hs) { return (size_t)(3 * TILE * (hs + 1) + TILE * (TILE + 1) + 3 * TILE) * sizeof(float); }
 static size_t tile_smem_dq(int hs) { return (size_t)(4 * TILE * (hs + 1) + TILE * (TILE + 1) + 2 * TILE) * sizeof(float); }
 static size_t tile_smem_dkdv(int hs) { return (size_t)(4 * TILE * (hs + 1) + 2 * TILE * (TILE + 1) + 2 * TILE) * sizeof(float); }
@@ -363,18 +249,6 @@ void cuda_attention_forward(float *out, float *lse, const float *q, const float 
     int all_single = 1;
     for (int s = 0; s < b->n_seq; s++) all_single &= b->host_len[s] == 1;
     if (all_single) {
-        const int group = n_heads / n_kv_heads;
-        /* Sized for the cache's longest context, not this step's: a CUDA graph records the
-         * launch once and replays it while the contexts grow. */
-        const size_t smem = gqa_smem(group, hs, b->max_seq);
-        if (group <= GQA_MAX_GROUP && hs <= GQA_THREADS && smem <= GQA_SMEM_MAX) {
-            allow_smem((const void *)attn_decode_gqa, smem);
-            attn_decode_gqa<<<dim3(n_kv_heads, b->n_seq), GQA_THREADS, smem, cuda_stream>>>(
-                out, lse, q, k_cache, v_cache, b->d_slot, b->d_start, b->d_row0, b->max_seq, n_heads, n_kv_heads, hs,
-                1.0f / sqrtf((float)hs));
-            launchCheck();
-            return;
-        }
         attn_decode<<<dim3(n_heads, b->n_seq), DECODE_WARPS * 32, 0, cuda_stream>>>(
             out, lse, q, k_cache, v_cache, b->d_slot, b->d_start, b->d_row0, b->max_seq, n_heads, n_kv_heads, hs,
             scale);
