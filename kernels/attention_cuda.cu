@@ -229,7 +229,6 @@ __global__ void attn_decode(float *out, float *lse, const float *q, const float 
     if (lane == 0) lse[r * n_heads + h] = M + logf(L);
 }
 
-
 static size_t tile_smem_forward(int hs) { return (size_t)(3 * TILE * (hs + 1) + TILE * (TILE + 1) + 3 * TILE) * sizeof(float); }
 static size_t tile_smem_dq(int hs) { return (size_t)(4 * TILE * (hs + 1) + TILE * (TILE + 1) + 2 * TILE) * sizeof(float); }
 static size_t tile_smem_dkdv(int hs) { return (size_t)(4 * TILE * (hs + 1) + 2 * TILE * (TILE + 1) + 2 * TILE) * sizeof(float); }
