@@ -160,7 +160,7 @@ void cuda_entropy(float *ent, const float *z, int rows, int V, float inv_temp) {
     launchCheck();
 }
 
-/* Greedy: the first index of the maximum. Sampling: the first i whose running sum of
+/* Sampling (greedy rows go to the multi-block argmax below): the first i whose running sum of
  * exp((z_i - max) * inv_temp), in index order and in double precision, exceeds u times
  * the total. Each thread owns a contiguous chunk; the chunks' sums are scanned in order,
  * and the thread whose chunk crosses the target finds the index inside it. */
@@ -181,11 +181,7 @@ __global__ void sample_kernel(int *ids, const float *z, const float *u, int V, f
         }
     atomicMin(&best_s, best);
     __syncthreads();
-    best = best_s;
-    if (inv_temp == 0.0f) {
-        if (threadIdx.x == 0) ids[r] = best;
-        return;
-    }
+    best = best_s; /* the fallback if rounding leaves the target past the end */
     const int chunk = (V + blockDim.x - 1) / blockDim.x;
     const int i0 = min(V, (int)threadIdx.x * chunk), i1 = min(V, i0 + chunk);
     double sum = 0.0;

@@ -237,3 +237,21 @@ void h5u_sleep_ms(int64_t ms) {
     while (nanosleep(&t, &t) != 0 && errno == EINTR) {
     }
 }
+
+hid_t h5u_traj_type_file(TrajType t) {
+    switch (t) {
+    case TRAJ_I32: return H5T_STD_I32LE;
+    case TRAJ_I64: return H5T_STD_I64LE;
+    case TRAJ_F32: return H5T_IEEE_F32LE;
+    default: return H5T_STD_U8LE;
+    }
+}
+
+hid_t h5u_traj_type_mem(TrajType t) {
+    switch (t) {
+    case TRAJ_I32: return H5T_NATIVE_INT32;
+    case TRAJ_I64: return H5T_NATIVE_INT64;
+    case TRAJ_F32: return H5T_NATIVE_FLOAT;
+    default: return H5T_NATIVE_UINT8;
+    }
+}

@@ -18,10 +18,15 @@
 #include "core/check.h"
 #include "dist/dist.h"
 #include "io/io_attr.h"
+#include "io/trajectory.h"
 
 /* Largest payload of one H5Dwrite/H5Dread call: 1 GiB, well under ROMIO's 2 GiB. */
 #define H5U_PIECE_BYTES_MAX ((int64_t)1 << 30)
 #define H5U_MAX_DIMS IO_MAX_DIMS
+
+/* The HDF5 types of a trajectory column: on file (little-endian, fixed) and in memory. */
+hid_t h5u_traj_type_file(TrajType t);
+hid_t h5u_traj_type_mem(TrajType t);
 
 /* fapl for H5Fcreate/H5Fopen over d's communicator; dxpl for collective transfers. */
 hid_t h5u_fapl(Dist *d);

@@ -20,29 +20,12 @@ static const char *type_name(TrajType t) {
     }
 }
 
-static hid_t type_file(TrajType t) {
-    switch (t) {
-    case TRAJ_I32: return H5T_STD_I32LE;
-    case TRAJ_I64: return H5T_STD_I64LE;
-    case TRAJ_F32: return H5T_IEEE_F32LE;
-    default: return H5T_STD_U8LE;
-    }
-}
-
-static hid_t type_mem(TrajType t) {
-    switch (t) {
-    case TRAJ_I32: return H5T_NATIVE_INT32;
-    case TRAJ_I64: return H5T_NATIVE_INT64;
-    case TRAJ_F32: return H5T_NATIVE_FLOAT;
-    default: return H5T_NATIVE_UINT8;
-    }
-}
 
 /* The stored type in words, for "is X, expected Y" messages. */
 static void describe_type(hid_t t, char *buf, size_t n) {
     static const TrajType all[] = {TRAJ_I32, TRAJ_I64, TRAJ_F32, TRAJ_U8};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (H5Tequal(t, type_file(all[i])) > 0) {
+        if (H5Tequal(t, h5u_traj_type_file(all[i])) > 0) {
             snprintf(buf, n, "%s", type_name(all[i]));
             return;
         }
@@ -205,7 +188,7 @@ static hid_t open_dataset(TrajReader *r, const char *table, const char *name, Tr
     const int64_t w = nd == 2 ? (int64_t)dims[1] : 1;
     char got[64] = "unreadable";
     if (ft >= 0) describe_type(ft, got, sizeof got);
-    int ok = ft >= 0 && (type == ANY_TYPE || H5Tequal(ft, type_file(type)) > 0);
+    int ok = ft >= 0 && (type == ANY_TYPE || H5Tequal(ft, h5u_traj_type_file(type)) > 0);
     if (ft >= 0) H5Tclose(ft);
     if (sp >= 0) H5Sclose(sp);
     if (!ok) {
@@ -257,7 +240,7 @@ static int read_range(TrajReader *r, const char *table, const char *name, TrajTy
         hsize_t mdim = (hsize_t)(n * width);
         hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &mdim, NULL);
         if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-            H5Dread(d, type_mem(type), ms, fs, H5P_DEFAULT, buf) < 0) {
+            H5Dread(d, h5u_traj_type_mem(type), ms, fs, H5P_DEFAULT, buf) < 0) {
             char why[256];
             h5u_last_error(why, sizeof why);
             rc = err_set(err, "%s: cannot read /%s/%s %s %lld..%lld: %s", r->path, table, name, what, (long long)first,

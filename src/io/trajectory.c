@@ -44,23 +44,6 @@ static size_t type_size(TrajType t) {
     return t == TRAJ_I32 || t == TRAJ_F32 ? 4 : t == TRAJ_I64 ? 8 : 1;
 }
 
-static hid_t type_file(TrajType t) {
-    switch (t) {
-    case TRAJ_I32: return H5T_STD_I32LE;
-    case TRAJ_I64: return H5T_STD_I64LE;
-    case TRAJ_F32: return H5T_IEEE_F32LE;
-    default: return H5T_STD_U8LE;
-    }
-}
-
-static hid_t type_mem(TrajType t) {
-    switch (t) {
-    case TRAJ_I32: return H5T_NATIVE_INT32;
-    case TRAJ_I64: return H5T_NATIVE_INT64;
-    case TRAJ_F32: return H5T_NATIVE_FLOAT;
-    default: return H5T_NATIVE_UINT8;
-    }
-}
 
 static const char *type_name(TrajType t) {
     switch (t) {
@@ -190,8 +173,8 @@ static int xfer_rows(TrajWriter *w, hid_t dset, TrajType type, int64_t extent, i
             e = H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0 ? -1 : 0;
         void *mem = have ? (char *)buf + (size_t)(p.first - row0 * width) * (size_t)es : (void *)dummy;
         if (e >= 0)
-            e = writing ? H5Dwrite(dset, type_mem(type), mspace, fspace, w->dxpl, mem)
-                        : H5Dread(dset, type_mem(type), mspace, fspace, w->dxpl, mem);
+            e = writing ? H5Dwrite(dset, h5u_traj_type_mem(type), mspace, fspace, w->dxpl, mem)
+                        : H5Dread(dset, h5u_traj_type_mem(type), mspace, fspace, w->dxpl, mem);
         if (e < 0 && !failed) {
             failed = 1;
             h5u_last_error(why, why_size);
@@ -242,7 +225,7 @@ static hid_t make_dataset(TrajWriter *w, hid_t group, const char *name, TrajType
     hid_t space = H5Screate_simple(ndim, dims, maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE), dset = -1;
     if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, ndim, chunk) >= 0 &&
         (level <= 0 || (H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, (unsigned)level) >= 0)))
-        dset = H5Dcreate2(group, name, type_file(type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        dset = H5Dcreate2(group, name, h5u_traj_type_file(type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (dset < 0) {
         char why[256];
         h5u_last_error(why, sizeof why);
@@ -401,7 +384,7 @@ static hid_t open_column(TrajWriter *w, TTable *t, const char *name, TrajType ty
     hsize_t dims[H5S_MAX_RANK] = {0, 0};
     int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     int ok = ft >= 0 && nd >= 1 && nd <= 2 && H5Sget_simple_extent_dims(sp, dims, NULL) >= 0 &&
-             H5Tequal(ft, type_file(type)) > 0 && (nd == 2 ? (int64_t)dims[1] == width : width == 1);
+             H5Tequal(ft, h5u_traj_type_file(type)) > 0 && (nd == 2 ? (int64_t)dims[1] == width : width == 1);
     if (ft >= 0) H5Tclose(ft);
     if (sp >= 0) H5Sclose(sp);
     if (!ok) {
