@@ -619,7 +619,34 @@ static void test_adamw(void) {
     free(pd);
 }
 
+/* The backend bookkeeping every backend provides: selection, peak bytes, recordings. */
+static void test_backend(void) {
+    TEST_EXPECT(!strcmp(ops_backend_name(), "cpu") && ops_device_is_host() && !strcmp(ops_precision_name(), "fp32"),
+                "the CPU backend serves before ops_select", "backend %s", ops_backend_name());
+    Err err;
+    int rc = ops_select("cuda", "auto", 0, &err);
+    TEST_EXPECT(rc == -1 && strstr(err.msg, "built without CUDA") && !strcmp(ops_backend_name(), "cpu"),
+                "ops_select(cuda) in a CPU build fails and keeps the CPU backend", "rc %d: %s", rc, rc ? err.msg : "");
+    rc = ops_select("cpu", "bf16", 0, &err);
+    TEST_EXPECT(rc == -1 && strstr(err.msg, "needs --device cuda"), "bf16 is refused on the CPU backend", "rc %d", rc);
+    TEST_EXPECT(ops_select("cpu", "auto", 0, &err) == 0 && !strcmp(ops_precision_name(), "fp32"),
+                "cpu with precision auto means fp32", "%s", ops_precision_name());
+    const size_t before = dev_bytes_peak();
+    float *a = dev_alloc((size_t)3 << 20), *b = dev_alloc((size_t)1 << 20);
+    const size_t both = dev_bytes_peak();
+    dev_free(a), dev_free(b);
+    float *c = dev_alloc(1000);
+    TEST_EXPECT(both >= before && both - before >= ((size_t)4 << 20) && dev_bytes_peak() == both,
+                "dev_bytes_peak counts live blocks and keeps the peak after frees", "before %zu both %zu now %zu", before,
+                both, dev_bytes_peak());
+    dev_free(c);
+    TEST_EXPECT(ops_replay_begin(42) == 0 && ops_replay_begin(42) == 0 && ops_comm_id_bytes() == 0,
+                "the CPU backend never records op sequences and has no device collectives", "-");
+    ops_replay_end(42);
+}
+
 int main(void) {
+    test_backend();
     test_matmul();
     test_linear();
     test_embed();
