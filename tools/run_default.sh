@@ -1,8 +1,9 @@
 #!/bin/sh
 # make run: the built-in default job. Evaluates the tiny base model on 200 held-out
 # synthetic problems, trains it with RL (inputs/default.ini; soft CoT tokens by default,
-# MODE=hard|fuzzy to switch) on 2 MPI ranks, evaluates again and prints a before/after
-# table of hard-greedy pass@1, hard-sample pass@1 and pass@32.
+# MODE=hard|fuzzy to switch, TRAIN_ARGS for more overrides) on 2 MPI ranks, evaluates
+# again and prints a before/after table of hard-greedy pass@1, hard-sample pass@1 and
+# pass@32.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,7 +25,9 @@ echo "== evaluating the base model"
 echo "== training ($mode CoT tokens, $ranks ranks)"
 launch=""
 if [ "$ranks" -gt 1 ] && command -v mpirun >/dev/null 2>&1; then launch="mpirun -n $ranks"; fi
-$launch "$bin" train --config inputs/default.ini --mode "$mode" --out "$out/run"
+# TRAIN_ARGS: extra --key=value overrides of inputs/default.ini (e.g. TRAIN_ARGS="--steps=1500")
+# shellcheck disable=SC2086
+$launch "$bin" train --config inputs/default.ini --mode "$mode" --out "$out/run" ${TRAIN_ARGS:-}
 echo "== evaluating the trained model"
 "$bin" eval --model "$out/run/final" $EVAL --out "$out/eval_after.json" >"$out/eval_after.txt"
 /usr/bin/python3 - "$out/eval_before.json" "$out/eval_after.json" "$mode" <<'PYEOF'
