@@ -255,3 +255,12 @@ hid_t h5u_traj_type_mem(TrajType t) {
     default: return H5T_NATIVE_UINT8;
     }
 }
+
+const char *h5u_traj_type_name(TrajType t) {
+    switch (t) {
+    case TRAJ_I32: return "int32";
+    case TRAJ_I64: return "int64";
+    case TRAJ_F32: return "float32";
+    default: return "uint8";
+    }
+}

@@ -27,6 +27,7 @@
 /* The HDF5 types of a trajectory column: on file (little-endian, fixed) and in memory. */
 hid_t h5u_traj_type_file(TrajType t);
 hid_t h5u_traj_type_mem(TrajType t);
+const char *h5u_traj_type_name(TrajType t); /* for messages: int32, int64, float32, uint8 */
 
 /* fapl for H5Fcreate/H5Fopen over d's communicator; dxpl for collective transfers. */
 hid_t h5u_fapl(Dist *d);

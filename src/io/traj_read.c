@@ -11,22 +11,13 @@ struct TrajReader {
     char *path;
 };
 
-static const char *type_name(TrajType t) {
-    switch (t) {
-    case TRAJ_I32: return "int32";
-    case TRAJ_I64: return "int64";
-    case TRAJ_F32: return "float32";
-    default: return "uint8";
-    }
-}
-
 
 /* The stored type in words, for "is X, expected Y" messages. */
 static void describe_type(hid_t t, char *buf, size_t n) {
     static const TrajType all[] = {TRAJ_I32, TRAJ_I64, TRAJ_F32, TRAJ_U8};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (H5Tequal(t, h5u_traj_type_file(all[i])) > 0) {
-            snprintf(buf, n, "%s", type_name(all[i]));
+            snprintf(buf, n, "%s", h5u_traj_type_name(all[i]));
             return;
         }
     H5T_class_t c = H5Tget_class(t);
@@ -192,7 +183,7 @@ static hid_t open_dataset(TrajReader *r, const char *table, const char *name, Tr
     if (ft >= 0) H5Tclose(ft);
     if (sp >= 0) H5Sclose(sp);
     if (!ok) {
-        err_set(err, "%s: dataset /%s is %s, expected %s", r->path, p, got, type_name(type));
+        err_set(err, "%s: dataset /%s is %s, expected %s", r->path, p, got, h5u_traj_type_name(type));
     } else if (nd < 1 || nd > 2) {
         err_set(err, "%s: dataset /%s has %d dimensions, expected 1 or 2", r->path, p, nd);
         ok = 0;

@@ -45,15 +45,6 @@ static size_t type_size(TrajType t) {
 }
 
 
-static const char *type_name(TrajType t) {
-    switch (t) {
-    case TRAJ_I32: return "int32";
-    case TRAJ_I64: return "int64";
-    case TRAJ_F32: return "float32";
-    default: return "uint8";
-    }
-}
-
 /* ------------------------------------------------------------------ schema */
 
 static int validate_schema(const char *path, const TrajTable *tables, int n_tables, Err *err) {
@@ -390,7 +381,7 @@ static hid_t open_column(TrajWriter *w, TTable *t, const char *name, TrajType ty
     if (!ok) {
         H5Dclose(dset);
         err_set(err, "%s: dataset %s/%s is not %s with width %lld (schema differs)", w->path, t->name, name,
-                type_name(type), (long long)width);
+                h5u_traj_type_name(type), (long long)width);
         return -1;
     }
     *rows = (int64_t)dims[0];
