@@ -66,12 +66,6 @@ static const char *ANALYZE_USAGE =
 
 /* ------------------------------------------------------------------ arguments */
 
-static const OptSpec *find_opt(const char *key) {
-    for (int i = 0; i < N_ANALYZE_OPTS; i++)
-        if (!strcmp(ANALYZE_OPTS[i].key, key)) return &ANALYZE_OPTS[i];
-    return NULL;
-}
-
 /* Splits argv into option arguments (rewritten as --key=value so a boolean flag never
  * swallows the path after it) and positional paths. */
 static int split_args(int argc, char **argv, char ***opts, int *n_opts, char ***paths, int *n_paths, int *help,
@@ -89,16 +83,10 @@ static int split_args(int argc, char **argv, char ***opts, int *n_opts, char ***
             (*paths)[(*n_paths)++] = xstrdup(a);
             continue;
         }
-        const char *eq = strchr(a, '=');
+        const char *eq;
         char key[128];
-        size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (klen >= sizeof key) return err_set(err, "option name too long: '%s'", a);
-        memcpy(key, a + 2, klen);
-        key[klen] = '\0';
-        for (char *p = key; *p; p++)
-            if (*p == '-') *p = '_';
-        const OptSpec *s = find_opt(key);
-        if (!s) return err_set(err, "unknown option '--%s' (see --help)", key);
+        const OptSpec *s = options_lookup_arg(ANALYZE_OPTS, N_ANALYZE_OPTS, a, key, sizeof key, &eq, err);
+        if (!s) return -1;
         char *arg;
         if (eq || s->type == OPT_BOOL) {
             arg = xmalloc(strlen(key) + strlen(eq ? eq + 1 : "true") + 4);

@@ -121,21 +121,32 @@ int options_load_ini(const OptSpec *specs, int n, void *obj, const char *path, E
     return 0;
 }
 
+const OptSpec *options_lookup_arg(const OptSpec *specs, int n, const char *arg, char *key, size_t key_size,
+                                  const char **eq, Err *err) {
+    *eq = strchr(arg + 2, '=');
+    size_t klen = *eq ? (size_t)(*eq - arg - 2) : strlen(arg + 2);
+    if (klen >= key_size) {
+        err_set(err, "option name too long: '%s'", arg);
+        return NULL;
+    }
+    memcpy(key, arg + 2, klen);
+    key[klen] = '\0';
+    for (char *p = key; *p; p++)
+        if (*p == '-') *p = '_';
+    const OptSpec *s = find(specs, n, key);
+    if (!s) err_set(err, "unknown option '--%s' (see --help)", key);
+    return s;
+}
+
 int options_parse_args(const OptSpec *specs, int n, void *obj, int argc, char **argv, int first,
                        Err *err) {
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) return err_set(err, "unexpected argument '%s'", a);
         char key[128];
-        const char *eq = strchr(a + 2, '='), *value;
-        size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (klen >= sizeof key) return err_set(err, "option name too long: '%s'", a);
-        memcpy(key, a + 2, klen);
-        key[klen] = '\0';
-        for (char *p = key; *p; p++)
-            if (*p == '-') *p = '_';
-        const OptSpec *s = find(specs, n, key);
-        if (!s) return err_set(err, "unknown option '--%s' (see --help)", key);
+        const char *eq, *value;
+        const OptSpec *s = options_lookup_arg(specs, n, a, key, sizeof key, &eq, err);
+        if (!s) return -1;
         if (eq) {
             value = eq + 1;
         } else if (s->type == OPT_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {

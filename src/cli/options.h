@@ -35,6 +35,11 @@ int options_load_ini(const OptSpec *specs, int n, void *obj, const char *path, E
 /* Applies --key=value / --key value arguments from argv[first..argc) ('-' in a key reads
  * as '_'; a bool may omit its value). Any argument that is not an option of the table is
  * an error. */
+/* The spec an argument "--key[=value]" names: the key, dashes turned to underscores, goes
+ * to key[key_size] and *eq to the '=' (NULL without one). NULL with err for an unknown or
+ * over-long name. */
+const OptSpec *options_lookup_arg(const OptSpec *specs, int n, const char *arg, char *key, size_t key_size,
+                                  const char **eq, Err *err);
 int options_parse_args(const OptSpec *specs, int n, void *obj, int argc, char **argv,
                        int first, Err *err);
 void options_help(const OptSpec *specs, int n, FILE *out);
