@@ -43,48 +43,10 @@
 #include "rl/rollout.h"
 #include "rl/train.h"
 #include "text/tokenizer.h"
+#include "word_tokenizer.h"
 
 enum { PROMPT_LEN = 40, N_TASKS = 4, ANS_MAX = 16 };
 static const char *STOP = "The final answer is:";
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-} Buf;
-
-static void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_printf(Buf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (k >= 0 && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        b->cap = b->cap ? 2 * b->cap + (size_t)k : 4096;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) FATAL("out of memory");
-    }
-}
-
-/* A byte-level BPE tokenizer with V pieces "w0".."w<V-1>" (letters and digits only: the stop
- * string and the closing brace can never be produced) and no EOS. */
-static Tokenizer *word_tokenizer(int V) {
-    Buf j = {0};
-    buf_printf(&j, "{\"added_tokens\":[],\"normalizer\":null,"
-                   "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false},"
-                   "\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},"
-                   "\"model\":{\"type\":\"BPE\",\"merges\":[],\"vocab\":{");
-    for (int i = 0; i < V; i++) buf_printf(&j, "%s\"w%d\":%d", i ? "," : "", i, i);
-    buf_printf(&j, "}}}");
-    Err err;
-    Tokenizer *t = tokenizer_load_hf_mem(j.p, j.n, NULL, 0, "bench word tokenizer", &err);
-    if (!t) FATAL("%s", err.msg);
-    free(j.p);
-    return t;
-}
 
 static uint64_t fnv1a(const char *s) {
     uint64_t h = 1469598103934665603ull;

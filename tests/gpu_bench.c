@@ -17,6 +17,7 @@
 #include "rl/replay.h"
 #include "rl/rollout.h"
 #include "text/tokenizer.h"
+#include "word_tokenizer.h"
 
 static double peak_tflops, copy_gbs;
 
@@ -124,22 +125,6 @@ static void bench_decode(const Model *m, int n_seq) {
     fflush(stdout);
     dev_free(d_ids), dev_free(d_u), free(tok);
     runstate_free(&rs);
-}
-
-static Tokenizer *word_tokenizer(int V) {
-    size_t cap = (size_t)V * 16 + 1024, n = 0;
-    char *j = xmalloc(cap);
-    n += (size_t)snprintf(j + n, cap - n,
-                          "{\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\","
-                          "\"add_prefix_space\":false,\"use_regex\":false},\"post_processor\":null,"
-                          "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"merges\":[],\"vocab\":{");
-    for (int i = 0; i < V; i++) n += (size_t)snprintf(j + n, cap - n, "%s\"w%d\":%d", i ? "," : "", i, i);
-    n += (size_t)snprintf(j + n, cap - n, "}}}");
-    Err err;
-    Tokenizer *t = tokenizer_load_hf_mem(j, n, NULL, 0, "bench tokenizer", &err);
-    if (!t) FATAL("%s", err.msg);
-    free(j);
-    return t;
 }
 
 typedef struct {
