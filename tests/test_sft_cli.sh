@@ -37,6 +37,21 @@ else
     notok "written model loads" "generate failed"
 fi
 
+# --answer-only: a seeded share of the examples is trained on just "The final answer is: \boxed{N}"
+answer_only_count() { # share -> "N" from the startup line "(N answer-only; ..."
+    # shellcheck disable=SC2086
+    "$SOFTCOT" sft $tiny --synthetic --synth max_steps=1 --synth-n 50 --steps 1 --answer-only "$1" \
+        --out "$tmp/ao$1" 2>&1 | sed -n 's/.*50 examples (\([0-9]*\) answer-only; \([0-9.]*\) target tokens.*/\1 \2/p'
+}
+set -- "$(answer_only_count 0)" "$(answer_only_count 0.5)" "$(answer_only_count 1)" "$(answer_only_count 0.5)"
+n0=${1% *} nh=${2% *} n1=${3% *} t0=${1#* } t1=${3#* }
+if [ "$n0" = 0 ] && [ "$n1" = 50 ] && [ "$nh" -gt 10 ] && [ "$nh" -lt 40 ] && [ "$2" = "$4" ] &&
+    awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b < a / 2) }' && grep -q '^answer_only = 0.5$' "$tmp/ao0.5/sft_config.ini"; then
+    ok "--answer-only 0 / 0.5 / 1 drops the working from 0 / $nh / 50 of 50 examples, the same ones every run"
+else
+    notok "--answer-only" "counts and target tokens: '$1' '$2' '$3' '$4'"
+fi
+
 # a GSM8K-format file (calculator annotations are stripped), over the existing directory
 "$SOFTCOT" data synth --n 20 --max-steps 1 --out "$tmp/train.jsonl" >/dev/null 2>&1
 before=$(cksum <"$tmp/m/model.safetensors")
@@ -70,6 +85,8 @@ expect_error "neither --model nor --init" "exactly one of --model DIR and --init
 expect_error "no data" "exactly one of --data FILE and --synthetic" $tiny
 # shellcheck disable=SC2086
 expect_error "bad synthetic setting" "max_steps" $tiny --synthetic --synth max_steps=0
+# shellcheck disable=SC2086
+expect_error "answer-only share out of range" "--answer-only must be a share in [0, 1]" $tiny --synthetic --answer-only 1.5
 printf '{"question": "q", "answer": "no hashes"}\n' >"$tmp/bad.jsonl"
 # shellcheck disable=SC2086
 expect_error "bad data line names file and line" "bad.jsonl:1" $tiny --data "$tmp/bad.jsonl"

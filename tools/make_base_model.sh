@@ -18,6 +18,7 @@ SYNTH=${SYNTH:-max_steps=3,max_number=20,max_factor=5,max_value=200,ops=+-*/}
 N_TRAIN=${N_TRAIN:-20000}
 TEMPLATE='Question: {question}\nAnswer:'
 STEPS=${STEPS:-550}
+ANSWER_ONLY=${ANSWER_ONLY:-0}
 
 mkdir -p "$work" "$out"
 flags=$(printf '%s' "$SYNTH" | tr ',' '\n' | sed -n 's/^\([a-z_]*\)=\(.*\)$/--\1 \2/p' | tr '_' '-' | tr '\n' ' ')
@@ -29,7 +30,7 @@ start=$(date +%s)
 # One process; OpenBLAS may use both cores for SFT's matrix products.
 OPENBLAS_NUM_THREADS=2 "$bin" sft --init random --tokenizer "$work/tokenizer" \
     --dim 128 --layers 4 --heads 4 --kv-heads 2 --hidden 352 --max-seq 1024 --tied true \
-    --synthetic --synth "$SYNTH" --synth-n "$N_TRAIN" --template "$TEMPLATE" \
+    --synthetic --synth "$SYNTH" --synth-n "$N_TRAIN" --template "$TEMPLATE" --answer-only "$ANSWER_ONLY" \
     --steps "$STEPS" --batch 32 --lr 2e-3 --min-lr-ratio 0.1 --warmup 50 --weight-decay 0.1 \
     --grad-clip 1.0 --seed 1234 --log-every 100 --out "$out"
 echo "make_base_model.sh: $out written in $(( $(date +%s) - start )) s"

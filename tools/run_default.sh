@@ -12,16 +12,18 @@ out=${OUT:-outputs/default}
 mode=${MODE:-soft}
 ranks=${RANKS:-2}
 n_eval=${N_EVAL:-200}
+# MODEL: another base model directory instead of the built-in one (recipe experiments)
+model=${MODEL:-inputs/models/base}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-if [ ! -f inputs/models/base/model.safetensors ]; then
-    echo "run_default.sh: inputs/models/base is missing; run make base-model" >&2
+if [ ! -f "$model/model.safetensors" ]; then
+    echo "run_default.sh: $model is missing; run make base-model" >&2
     exit 2
 fi
 mkdir -p "$out"
 start=$(date +%s)
 EVAL="--synthetic $n_eval --modes hard-greedy,hard-sample --samples 32 --k 1,8,32"
 echo "== evaluating the base model"
-"$bin" eval --model inputs/models/base $EVAL --out "$out/eval_before.json" >"$out/eval_before.txt"
+"$bin" eval --model "$model" $EVAL --out "$out/eval_before.json" >"$out/eval_before.txt"
 echo "== training ($mode CoT tokens, $ranks ranks)"
 launch=""
 if [ "$ranks" -gt 1 ] && command -v mpirun >/dev/null 2>&1; then launch="mpirun -n $ranks"; fi
@@ -32,7 +34,7 @@ if [ "$ranks" -gt 1 ] && command -v mpirun >/dev/null 2>&1; then launch="mpirun 
 mode_args=""
 if [ "$mode" = fuzzy ]; then mode_args="--lr=1e-5"; fi
 # shellcheck disable=SC2086
-$launch "$bin" train --config inputs/default.ini --mode "$mode" --out "$out/run" $mode_args ${TRAIN_ARGS:-}
+$launch "$bin" train --config inputs/default.ini --mode "$mode" --model "$model" --out "$out/run" $mode_args ${TRAIN_ARGS:-}
 echo "== evaluating the trained model"
 "$bin" eval --model "$out/run/final" $EVAL --out "$out/eval_after.json" >"$out/eval_after.txt"
 /usr/bin/python3 - "$out/eval_before.json" "$out/eval_after.json" "$mode" <<'PYEOF'

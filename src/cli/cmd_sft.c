@@ -34,6 +34,7 @@ typedef struct {
     float init_std, rope_theta, norm_eps;
     char *data, *data_format;
     int skip_bad_lines, max_examples;
+    float answer_only;
     int synthetic, synth_n;
     char *synth;
     char *template_text, *stop_string, *prefill;
@@ -65,6 +66,9 @@ static const OptSpec SPECS[] = {
     {"data_format", OPT_STRING, O(data_format), "gsm8k", NULL, "gsm8k | math | deepscaler (rows need a solution)"},
     {"skip_bad_lines", OPT_BOOL, O(skip_bad_lines), "false", NULL, "skip malformed JSONL lines instead of stopping"},
     {"max_examples", OPT_INT, O(max_examples), "0", NULL, "use only the first N rows (0 = all)"},
+    {"answer_only", OPT_FLOAT, O(answer_only), "0", NULL,
+     "share of examples (drawn per example from --seed) trained without their worked solution: "
+     "the target is just the stop string and the boxed answer"},
     {"synthetic", OPT_BOOL, O(synthetic), "false", NULL, "train on the built-in synthetic task (= --data synthetic)"},
     {"synth", OPT_STRING, O(synth), "", NULL,
      "synthetic task settings key=value,... (seed, min_steps, max_steps, max_number, max_factor, max_value, ops, "
@@ -240,6 +244,10 @@ int cmd_sft(int argc, char **argv) {
         err_set(&err, "give exactly one of --data FILE and --synthetic");
         goto bad;
     }
+    if (!(o.answer_only >= 0 && o.answer_only <= 1)) {
+        err_set(&err, "--answer-only must be a share in [0, 1] (got %g)", o.answer_only);
+        goto bad;
+    }
     if (o.steps < 1 || o.batch < 1 || o.warmup < 0 || o.log_every < 1 || o.lr < 0 || o.micro_batch_tokens < 2) {
         err_set(&err, "--steps, --batch, --log-every must be >= 1, --warmup and --lr >= 0, --micro-batch-tokens >= 2");
         goto bad;
@@ -291,13 +299,16 @@ int cmd_sft(int argc, char **argv) {
     set = xcalloc((size_t)n_use, sizeof *set);
     int longest = 0, shortest = 1 << 30;
     long target_tokens = 0;
+    int n_answer_only = 0;
     for (int i = 0; i < n_use; i++) {
         const Problem *pr = &ds.items[i];
         if (!pr->solution) {
             err_set(&err, "%s:%d: no worked solution to train on", data_name, pr->line);
             goto bad;
         }
-        char *sol = sft_worked_solution(pr->solution);
+        char *sol = sft_answer_only((uint64_t)o.seed, i, o.answer_only) ? xstrdup("")
+                                                                           : sft_worked_solution(pr->solution);
+        n_answer_only += !*sol;
         int rc = sft_example_build(tok, &fmt, pr->question, sol, pr->gold, &set[n_set], &err);
         free(sol);
         if (rc) goto bad;
@@ -329,9 +340,10 @@ int cmd_sft(int argc, char **argv) {
                     .weight_decay = o.weight_decay, .grad_clip = o.grad_clip, .seed = (uint64_t)o.seed};
     fprintf(stderr,
             "softcot: sft: %s model d=%d layers=%d heads=%d/%d ffn=%d vocab=%d (%zu params), %d examples "
-            "(%.1f target tokens each, longest %d), %d steps x %d\n",
+            "(%d answer-only; %.1f target tokens each, longest %d), %d steps x %d\n",
             random_init ? "random" : o.model, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.hidden_dim,
-            cfg.vocab_size, model.layout.n_floats, n_set, (double)target_tokens / n_set, longest, o.steps, o.batch);
+            cfg.vocab_size, model.layout.n_floats, n_set, n_answer_only, (double)target_tokens / n_set, longest,
+            o.steps, o.batch);
     double t0 = now_s(), t_last = t0, loss_acc = 0;
     long tok_acc = 0;
     int n_acc = 0, rc = 0;

@@ -123,6 +123,11 @@ int64_t sft_example_at(uint64_t seed, int64_t p, int64_t n) {
     return (int64_t)i;
 }
 
+int sft_answer_only(uint64_t seed, int i, float share) {
+    RngKey k = {.seed = seed, .purpose = RNG_PURPOSE_DATA, .sample = 1, .prompt = (uint32_t)i};
+    return rng_uniform(k, 0) < share;
+}
+
 /* ---- training ---------------------------------------------------------------------- */
 
 void sft_state_init(SftState *st, Model *model, int max_rows, int max_seqs, int max_seq) {

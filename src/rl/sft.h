@@ -46,6 +46,12 @@ int sft_example_build(const Tokenizer *tok, const SftFormat *fmt, const char *qu
                       const char *solution, const char *answer, SftExample *ex, Err *err);
 void sft_example_free(SftExample *ex);
 
+/* Whether example i of the set is trained answer-only (its worked solution dropped, so the
+ * target is just " <stop string><prefill>N}"): a seeded draw with probability share, the
+ * same for a given (seed, i) on every run. A stream of its own (RNG_PURPOSE_DATA, sample 1)
+ * so it never correlates with the data order. */
+int sft_answer_only(uint64_t seed, int i, float share);
+
 /* Per-row targets of one example in a teacher-forced forward: row r predicts ids[r+1];
  * tgt[r] = ids[r+1] when that token is a target (r + 1 >= n_prompt), else -1 (prompt
  * rows and the last row). tgt has ex->n entries. Returns the number of target rows. */
