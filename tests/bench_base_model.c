@@ -31,12 +31,18 @@ typedef struct {
     int failed;
 } Recipe;
 
-static int on_ini(void *user, const char *section, const char *key, const char *value) {
+static int on_ini(void *user, const char *section, const char *key, const char *raw) {
     Recipe *r = user;
     (void)section;
+    /* options_dump quotes values with edge whitespace (prefill = " \boxed{"); inih keeps
+     * the quotes, so drop them here */
+    char value[1024];
+    size_t n = strlen(raw);
+    if (n >= 2 && raw[0] == '"' && raw[n - 1] == '"') snprintf(value, sizeof value, "%.*s", (int)(n - 2), raw + 1);
+    else snprintf(value, sizeof value, "%s", raw);
     if (!strcmp(key, "template")) snprintf(r->template_text, sizeof r->template_text, "%s", value);
-    else if (!strcmp(key, "stop_string")) snprintf(r->stop, sizeof r->stop, "%s", value);
-    else if (!strcmp(key, "prefill")) snprintf(r->prefill, sizeof r->prefill, "%s", value);
+    else if (!strcmp(key, "stop_string")) snprintf(r->stop, sizeof r->stop, "%.127s", value);
+    else if (!strcmp(key, "prefill")) snprintf(r->prefill, sizeof r->prefill, "%.127s", value);
     else if (!strcmp(key, "synthetic")) r->synthetic = !strcmp(value, "true");
     else if (!strcmp(key, "synth") && *value) {
         /* key=value,... as `softcot sft --synth` took it; test_fraction is shared by both
@@ -53,7 +59,8 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     return 1;
 }
 
-/* inih strips values, so the leading space of " \boxed{" is lost: restore it. */
+/* inih strips unquoted values, so an older sft_config.ini's " \boxed{" lost its leading
+ * space: restore it. */
 static void fix_prefill(char *p, size_t cap) {
     if (p[0] != ' ') {
         char tmp[160];

@@ -1,11 +1,12 @@
 #!/bin/sh
 # The committed built-in base model (inputs/models/base, made by `make base-model`): it
 # loads, is small, and greedy generation on held-out synthetic test problems (the split
-# and knobs of its recipe, sft_config.ini) gives a well-formed worked solution ending in
-# "The final answer is: \boxed{N}". Accuracy is measured by tests/bench_base_model.c.
+# and knobs of its recipe, sft_config.ini) is well formed: a worked solution, or (the
+# recipe trains a share of examples answer-only) none, then "The final answer is: \boxed{N}".
+# Accuracy is measured by tests/bench_base_model.c.
 set -u
 SOFTCOT=${SOFTCOT:?SOFTCOT must name the softcot binary}
-DIR=inputs/models/base
+DIR=${SOFTCOT_BASE_MODEL:-inputs/models/base}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
@@ -41,10 +42,14 @@ while IFS= read -r line; do
     prompt=$(printf 'Question: %s\nAnswer:' "$q")
     "$SOFTCOT" generate --model "$DIR" --prompt "$prompt" --max-new 200 --greedy >"$tmp/out" 2>"$tmp/err"
     rc=$?
-    # the continuation ends with the boxed integer, then EOS stops generation
-    if [ $rc -eq 0 ] && grep -q 'The final answer is: \\boxed{[0-9][0-9]*}$' "$tmp/out" &&
-        grep -q ' so [a-z]* has [0-9]* [-+*/] [0-9]* = [0-9]*' "$tmp/out"; then
-        ok "problem $i: greedy worked solution ends in a boxed answer"
+    # the continuation ends with the boxed integer, then EOS stops generation; before it
+    # comes either working or nothing at all
+    form=""
+    if grep -q ' so [a-z]* has [0-9]* [-+*/] [0-9]* = [0-9]*' "$tmp/out"; then form="worked solution"
+    elif grep -q '^Answer: The final answer is:' "$tmp/out"; then form="answer-only"
+    fi
+    if [ $rc -eq 0 ] && grep -q 'The final answer is: \\boxed{[0-9][0-9]*}$' "$tmp/out" && [ -n "$form" ]; then
+        ok "problem $i: greedy $form ends in a boxed answer"
     else
         notok "problem $i: well-formed greedy answer" "status $rc: $(tr '\n' ' ' <"$tmp/out" | tail -c 300) $(head -c 200 "$tmp/err")"
     fi
