@@ -17,8 +17,8 @@ work=${WORK:-build/base-model}
 SYNTH=${SYNTH:-max_steps=3,max_number=20,max_factor=5,max_value=200,ops=+-*/}
 N_TRAIN=${N_TRAIN:-20000}
 TEMPLATE='Question: {question}\nAnswer:'
-STEPS=${STEPS:-550}
-ANSWER_ONLY=${ANSWER_ONLY:-0}
+STEPS=${STEPS:-800}
+ANSWER_ONLY=${ANSWER_ONLY:-0.5}
 
 mkdir -p "$work" "$out"
 flags=$(printf '%s' "$SYNTH" | tr ',' '\n' | sed -n 's/^\([a-z_]*\)=\(.*\)$/--\1 \2/p' | tr '_' '-' | tr '\n' ' ')
