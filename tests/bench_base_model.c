@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/options.h"
 #include "cli/run_setup.h"
 #include "data/synth.h"
 #include "io/model_dir.h"
@@ -35,14 +36,11 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     Recipe *r = user;
     (void)section;
     /* options_dump quotes values with edge whitespace (prefill = " \boxed{"); inih keeps
-     * the quotes, so drop them here */
-    char value[1024];
-    size_t n = strlen(raw);
-    if (n >= 2 && raw[0] == '"' && raw[n - 1] == '"') snprintf(value, sizeof value, "%.*s", (int)(n - 2), raw + 1);
-    else snprintf(value, sizeof value, "%s", raw);
+     * the quotes */
+    char *value = options_unquote(raw);
     if (!strcmp(key, "template")) snprintf(r->template_text, sizeof r->template_text, "%s", value);
-    else if (!strcmp(key, "stop_string")) snprintf(r->stop, sizeof r->stop, "%.127s", value);
-    else if (!strcmp(key, "prefill")) snprintf(r->prefill, sizeof r->prefill, "%.127s", value);
+    else if (!strcmp(key, "stop_string")) snprintf(r->stop, sizeof r->stop, "%s", value);
+    else if (!strcmp(key, "prefill")) snprintf(r->prefill, sizeof r->prefill, "%s", value);
     else if (!strcmp(key, "synthetic")) r->synthetic = !strcmp(value, "true");
     else if (!strcmp(key, "synth") && *value) {
         /* key=value,... as `softcot sft --synth` took it; test_fraction is shared by both
@@ -51,11 +49,12 @@ static int on_ini(void *user, const char *section, const char *key, const char *
         snprintf(copy, sizeof copy, "%s", value);
         for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
             char *eq = strchr(kv, '=');
-            if (!eq) return 1;
+            if (!eq) break;
             *eq = '\0';
             if (synth_config_set(&r->synth, kv, eq + 1, &r->err)) r->failed = 1;
         }
     }
+    free(value);
     return 1;
 }
 

@@ -306,9 +306,9 @@ int cmd_sft(int argc, char **argv) {
             err_set(&err, "%s:%d: no worked solution to train on", data_name, pr->line);
             goto bad;
         }
-        char *sol = sft_answer_only((uint64_t)o.seed, i, o.answer_only) ? xstrdup("")
-                                                                           : sft_worked_solution(pr->solution);
-        n_answer_only += !*sol;
+        int drop_working = sft_answer_only((uint64_t)o.seed, i, o.answer_only);
+        n_answer_only += drop_working;
+        char *sol = drop_working ? xstrdup("") : sft_worked_solution(pr->solution);
         int rc = sft_example_build(tok, &fmt, pr->question, sol, pr->gold, &set[n_set], &err);
         free(sol);
         if (rc) goto bad;

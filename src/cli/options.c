@@ -47,20 +47,21 @@ int options_set(const OptSpec *specs, int n, void *obj, const char *key, const c
     case OPT_STRING: {
         /* INI readers strip surrounding whitespace, so values that need it are written
          * in double quotes (options_dump does), which are removed here. */
-        size_t n = strlen(value);
         free(*(char **)field);
-        if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
-            char *v = xmalloc(n - 1);
-            memcpy(v, value + 1, n - 2);
-            v[n - 2] = '\0';
-            *(char **)field = v;
-        } else {
-            *(char **)field = xstrdup(value);
-        }
+        *(char **)field = options_unquote(value);
         break;
     }
     }
     return 0;
+}
+
+char *options_unquote(const char *value) {
+    size_t n = strlen(value);
+    if (n < 2 || value[0] != '"' || value[n - 1] != '"') return xstrdup(value);
+    char *v = xmalloc(n - 1);
+    memcpy(v, value + 1, n - 2);
+    v[n - 2] = '\0';
+    return v;
 }
 
 void options_defaults(const OptSpec *specs, int n, void *obj) {

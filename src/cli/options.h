@@ -46,5 +46,8 @@ void options_help(const OptSpec *specs, int n, FILE *out);
 /* The effective values as INI text (malloc'd). String values with leading or trailing
  * whitespace are written in double quotes, which options_set removes on reading. */
 char *options_dump(const OptSpec *specs, int n, const void *obj);
+/* An INI value as options_dump meant it: without the double quotes it may have put around
+ * it (malloc'd). For readers of options_dump output that do not go through options_set. */
+char *options_unquote(const char *value);
 
 #endif
