@@ -29,8 +29,9 @@ compare() {
 
 "$SOFTCOT" data synth --split test --n 6 --seed 7 --out "$tmp/test.jsonl" >/dev/null 2>&1 ||
     notok "synthetic problems" "softcot data synth failed"
+lead=$(sed -n 's/^lead_in = //p' "$DIR/sft_config.ini" 2>/dev/null)
 for i in 0 1 2 3 4 5; do
-    "$PY" "$TOOL" render --index $i "$tmp/test.jsonl" >"$tmp/p$i.txt"
+    "$PY" "$TOOL" render --lead-in "$lead" --index $i "$tmp/test.jsonl" >"$tmp/p$i.txt"
     compare "$tmp/p$i.txt" "synthetic test problem $i" ""
 done
 compare "$tmp/p0.txt" "synthetic problem with --add-special" "--add-special"

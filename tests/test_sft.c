@@ -167,6 +167,25 @@ int main(void) {
                 ex.n, nw, ex.n_prompt, want_prompt);
     sft_example_free(&ex);
 
+    /* ---- a lead-in goes before a worked solution, never into an answer-only target ---- */
+    {
+        SftFormat lead = FMT;
+        lead.lead_in = "So:";
+        const char *cases[2][2] = {{"1+1=2.", " So: 1+1=2. The final answer is: \\boxed{2}"},
+                                   {"", " The final answer is: \\boxed{2}"}};
+        for (int c = 0; c < 2; c++) {
+            CHECK(sft_example_build(tok, &lead, "1+1", cases[c][0], "2", &ex, &err) == 0);
+            nw = want_prompt;
+            for (const char *s = cases[c][1]; *s; s++) want[nw++] = (unsigned char)*s;
+            want[nw++] = EOS;
+            TEST_EXPECT(ex.n == nw && ex.n_prompt == want_prompt && !memcmp(ex.ids, want, sizeof(int) * nw),
+                        c == 0 ? "lead-in: ' So: solution The final answer is:' ..."
+                               : "lead-in: an answer-only example has none",
+                        "n %d (want %d)", ex.n, nw);
+            sft_example_free(&ex);
+        }
+    }
+
     /* ---- loss mask on a hand case: ids 5 6 | 7 8 9, rows 1..3 predict 7 8 9 ---- */
     int ids5[5] = {5, 6, 7, 8, 9}, tgt[5];
     SftExample hand = {.ids = ids5, .n = 5, .n_prompt = 2};

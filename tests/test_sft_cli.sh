@@ -52,6 +52,21 @@ else
     notok "--answer-only" "counts and target tokens: '$1' '$2' '$3' '$4'"
 fi
 
+# --lead-in goes before each worked solution only: the target grows by its tokens times the
+# number of worked examples (the means are printed to 0.1, so allow 5 tokens of rounding)
+lead="Let us work it out."
+nlead=$("$SOFTCOT" tokenize --tokenizer "$TOK" --ids " $lead" 2>/dev/null | wc -w)
+# shellcheck disable=SC2086
+tl=$("$SOFTCOT" sft $tiny --synthetic --synth max_steps=1 --synth-n 50 --steps 1 --answer-only 0.5 --lead-in "$lead" \
+    --out "$tmp/lead" 2>&1 | sed -n 's/.*50 examples ([0-9]* answer-only; \([0-9.]*\) target tokens.*/\1/p')
+th=${2#* }
+if [ "$nlead" -gt 0 ] && [ -n "$tl" ] && grep -q "^lead_in = $lead\$" "$tmp/lead/sft_config.ini" &&
+    awk -v a="$th" -v b="$tl" -v w=$((50 - nh)) -v k="$nlead" 'BEGIN { d = (b - a) * 50 - w * k; exit !(d < 5 && d > -5) }'; then
+    ok "--lead-in adds its $nlead tokens to the $((50 - nh)) worked examples only"
+else
+    notok "--lead-in" "mean target tokens $th -> '$tl', $nlead lead-in tokens, $((50 - nh)) worked"
+fi
+
 # a GSM8K-format file (calculator annotations are stripped), over the existing directory
 "$SOFTCOT" data synth --n 20 --max-steps 1 --out "$tmp/train.jsonl" >/dev/null 2>&1
 before=$(cksum <"$tmp/m/model.safetensors")

@@ -3,13 +3,13 @@
 
 Standard library only (run with /usr/bin/python3). Two subcommands:
 
-  train  --out DIR [--vocab-size 512] [--template T] FILE...
+  train  --out DIR [--vocab-size 512] [--template T] [--lead-in TEXT] FILE...
          Learns byte-level BPE merges on the text of FILE... (GSM8K-format JSONL rows are
          rendered exactly as `softcot sft` renders them: question in the prompt template,
-         then " <worked solution> The final answer is: \\boxed{N}"; any other file is read
+         then " [<lead-in> ]<worked solution> The final answer is: \\boxed{N}"; any other file is read
          as plain text) and writes DIR/tokenizer.json and DIR/tokenizer_config.json in the
          Hugging Face format that src/text/ loads.
-  render [--template T] --index I FILE.jsonl
+  render [--template T] [--lead-in TEXT] --index I FILE.jsonl
          Prints row I of a GSM8K-format file as `softcot sft` renders it (for tests).
   encode --tokenizer DIR [--add-special] (TEXT | -)
          Encodes TEXT with the tokenizer.json exactly as Hugging Face tokenizers would
@@ -78,7 +78,7 @@ def strip_calculator(s):
     return re.sub(r"<<[^>]*>>", "", s)
 
 
-def render_row(row, template):
+def render_row(row, template, lead_in=""):
     """The text `softcot sft` trains on for one GSM8K-format row (prompt + target)."""
     q = row["question"]
     ans = row["answer"]
@@ -86,10 +86,12 @@ def render_row(row, template):
     sol = strip_calculator(sol).strip()
     gold = gold.strip().replace(",", "")
     prompt = template.replace("{question}", q)
+    if lead_in and sol:
+        sol = lead_in + " " + sol
     return prompt + " " + sol + " " + STOP + " \\boxed{" + gold + "}"
 
 
-def corpus_texts(paths, template):
+def corpus_texts(paths, template, lead_in=""):
     for path in paths:
         with open(path, encoding="utf-8") as f:
             if path.endswith(".jsonl"):
@@ -97,19 +99,19 @@ def corpus_texts(paths, template):
                     if not line.strip():
                         continue
                     try:
-                        yield render_row(json.loads(line), template)
+                        yield render_row(json.loads(line), template, lead_in)
                     except (ValueError, KeyError) as e:
                         sys.exit(f"train_tokenizer.py: {path}:{i}: bad row ({e})")
             else:
                 yield f.read()
 
 
-def train(paths, vocab_size, template):
+def train(paths, vocab_size, template, lead_in=""):
     n_merges = vocab_size - 256 - 2
     if n_merges < 0:
         sys.exit("train_tokenizer.py: --vocab-size must be at least 258")
     words = collections.Counter()
-    for text in corpus_texts(paths, template):
+    for text in corpus_texts(paths, template, lead_in):
         words.update(pre_tokenize(text))
     # each distinct word as a list of symbols, with its count
     seqs = [(list(w), c) for w, c in sorted(words.items())]
@@ -185,7 +187,7 @@ def write_atomic(path, text):
 
 
 def cmd_train(args):
-    vocab, merges = train(args.files, args.vocab_size, args.template)
+    vocab, merges = train(args.files, args.vocab_size, args.template, args.lead_in)
     os.makedirs(args.out, exist_ok=True)
     tj = tokenizer_json(vocab, merges)
     write_atomic(os.path.join(args.out, "tokenizer.json"), json.dumps(tj, ensure_ascii=False, indent=1) + "\n")
@@ -249,7 +251,7 @@ def cmd_encode(args):
 def cmd_render(args):
     with open(args.file, encoding="utf-8") as f:
         rows = [line for line in f if line.strip()]
-    sys.stdout.write(render_row(json.loads(rows[args.index]), args.template))
+    sys.stdout.write(render_row(json.loads(rows[args.index]), args.template, args.lead_in))
 
 
 def main():
@@ -259,6 +261,7 @@ def main():
     t.add_argument("--out", required=True)
     t.add_argument("--vocab-size", type=int, default=512, help="total ids incl. 256 bytes and 2 special")
     t.add_argument("--template", default=DEFAULT_TEMPLATE, help="prompt template with {question}")
+    t.add_argument("--lead-in", default="", help="text before every worked solution, as sft --lead-in")
     t.add_argument("files", nargs="+")
     e = sub.add_parser("encode", help="reference encoding, ids on one line")
     e.add_argument("--tokenizer", required=True)
@@ -266,6 +269,7 @@ def main():
     e.add_argument("text")
     r = sub.add_parser("render", help="print one JSONL row as sft renders it")
     r.add_argument("--template", default=DEFAULT_TEMPLATE)
+    r.add_argument("--lead-in", default="")
     r.add_argument("--index", type=int, required=True)
     r.add_argument("file")
     args = ap.parse_args()

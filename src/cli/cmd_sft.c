@@ -37,7 +37,7 @@ typedef struct {
     float answer_only;
     int synthetic, synth_n;
     char *synth;
-    char *template_text, *stop_string, *prefill;
+    char *template_text, *stop_string, *prefill, *lead_in;
     int steps, batch, warmup, micro_batch_tokens, seed, log_every, save_every;
     float lr, min_lr_ratio, weight_decay, beta1, beta2, adam_eps, grad_clip;
     char *out;
@@ -69,6 +69,9 @@ static const OptSpec SPECS[] = {
     {"answer_only", OPT_FLOAT, O(answer_only), "0", NULL,
      "share of examples (drawn per example from --seed) trained without their worked solution: "
      "the target is just the stop string and the boxed answer"},
+    {"lead_in", OPT_STRING, O(lead_in), "", NULL,
+     "text put before every worked solution (not the answer-only ones), e.g. \"Let us work it out.\": "
+     "the habit choice then lies in one token"},
     {"synthetic", OPT_BOOL, O(synthetic), "false", NULL, "train on the built-in synthetic task (= --data synthetic)"},
     {"synth", OPT_STRING, O(synth), "", NULL,
      "synthetic task settings key=value,... (seed, min_steps, max_steps, max_number, max_factor, max_value, ops, "
@@ -103,7 +106,7 @@ static void usage(FILE *out) {
           "                   --out DIR [options]\n"
           "\n"
           "Supervised warm start: teacher-forced cross-entropy, averaged over target tokens, on\n"
-          "  prompt = template(question) (+BOS)   target = \" <solution> The final answer is: \\boxed{N}\" + EOS\n"
+          "  prompt = template(question) (+BOS)   target = \" [<lead-in> ]<solution> The final answer is: \\boxed{N}\" + EOS\n"
           "with no loss on the prompt. GSM8K solutions lose their <<...>> calculator notes.\n"
           "AdamW with linear warm-up and cosine decay. Options come from --config FILE (INI)\n"
           "and are overridden by --key=value flags ('-' and '_' are the same in keys).\n\n",
@@ -220,7 +223,7 @@ int cmd_sft(int argc, char **argv) {
     SftExample *set = NULL;
     int n_set = 0;
     float *host = NULL;
-    char *tmpl = NULL, *stop = NULL, *prefill = NULL;
+    char *tmpl = NULL, *stop = NULL, *prefill = NULL, *lead_in = NULL;
     if (options_parse_args(SPECS, N_SPECS, &o, argc, argv, 1, &err)) goto bad;
     if (!*o.out) {
         err_set(&err, "--out DIR is required");
@@ -294,7 +297,8 @@ int cmd_sft(int argc, char **argv) {
     tmpl = unescape_text(o.template_text);
     stop = unescape_text(o.stop_string);
     prefill = unescape_text(o.prefill);
-    SftFormat fmt = {.template_text = tmpl, .stop_string = stop, .prefill = prefill};
+    lead_in = unescape_text(o.lead_in);
+    SftFormat fmt = {.template_text = tmpl, .stop_string = stop, .prefill = prefill, .lead_in = lead_in};
     int n_use = o.max_examples > 0 && o.max_examples < ds.n ? o.max_examples : ds.n;
     set = xcalloc((size_t)n_use, sizeof *set);
     int longest = 0, shortest = 1 << 30;
@@ -387,7 +391,7 @@ bad:
     if (status != EXIT_OK) fprintf(stderr, "softcot: sft: %s\n", err.msg);
     for (int i = 0; i < n_set; i++) sft_example_free(&set[i]);
     free(set);
-    free(host), free(tmpl), free(stop), free(prefill);
+    free(host), free(tmpl), free(stop), free(prefill), free(lead_in);
     dataset_free(&ds);
     tokenizer_free(tok);
     options_free_strings(SPECS, N_SPECS, &o);

@@ -55,8 +55,11 @@ int sft_example_build(const Tokenizer *tok, const SftFormat *fmt, const char *qu
     char *prompt = NULL;
     if (prompt_build(fmt->template_text, question, CHAT_NONE, NULL, &prompt, err)) return -1;
     ByteBuf cot = {0}, ans = {0};
-    /* The CoT segment: " <solution> <stop string>"; an empty solution gives " <stop>". */
-    if (solution && *solution) bytebuf_printf(&cot, " %s", solution);
+    /* The CoT segment: " [<lead-in> ]<solution> <stop string>"; an empty solution gives " <stop>". */
+    if (solution && *solution) {
+        if (fmt->lead_in && *fmt->lead_in) bytebuf_printf(&cot, " %s", fmt->lead_in);
+        bytebuf_printf(&cot, " %s", solution);
+    }
     bytebuf_printf(&cot, " %s", fmt->stop_string);
     bytebuf_printf(&ans, "%s}", answer);
     int *ids = NULL, n = 0, cap = 0, rc = 0;

@@ -6,6 +6,8 @@
  * answer, segment by segment exactly as the rollout engine builds it (rl/rollout.h):
  *   encode(template(question), with BOS)          prompt: no loss
  *   encode(" <solution> <stop string>")           the CoT the model must learn to write
+ *                                                  (" <lead-in> <solution> <stop string>"
+ *                                                  when the format has a lead-in)
  *   encode(prefill = " \boxed{")                  in RL a hard prefill, here just target
  *   encode("<answer>}")                           the answer phase, ends at the '}'
  *   EOS                                           (when the tokenizer has one)
@@ -22,11 +24,15 @@
 #include "model/model.h"
 #include "text/tokenizer.h"
 
-/* How examples are rendered. All three strings are borrowed. */
+/* How examples are rendered. The strings are borrowed. */
 typedef struct {
     const char *template_text; /* contains "{question}" */
     const char *stop_string;   /* DESIGN.md: "The final answer is:" */
     const char *prefill;       /* " \boxed{" */
+    const char *lead_in;       /* NULL or "": none. Else put before every worked solution
+                                * (not before an empty one), so that the choice between
+                                * working the problem and answering at once is the choice
+                                * between two first tokens: docs/base-model.md */
 } SftFormat;
 
 typedef struct {
