@@ -54,3 +54,26 @@ while IFS= read -r line; do
         notok "problem $i: well-formed greedy answer" "status $rc: $(tr '\n' ' ' <"$tmp/out" | tail -c 300) $(head -c 200 "$tmp/err")"
     fi
 done <"$tmp/test.jsonl"
+
+# The recipe's lead-in puts the choice between working the problem and answering at once
+# into the first CoT token (docs/base-model.md, "Why the lead-in"): on held-out problems
+# that token is the lead-in's first word or " The" (of the stop string), nothing else.
+lead=$(sed -n 's/^lead_in = //p' "$DIR/sft_config.ini")
+first=${lead%% *}
+if [ -z "$first" ]; then
+    notok "first CoT token" "no lead_in in $DIR/sft_config.ini"
+elif /usr/bin/python3 tools/first_token.py --softcot "$SOFTCOT" --n 8 --top 2 "$DIR" >"$tmp/first" 2>&1 &&
+    /usr/bin/python3 - "$first" "$tmp/first" <<'PY'
+import re, sys
+want, line = sys.argv[1], open(sys.argv[2]).read()
+cells = re.findall(r"'([^']*)' p ([0-9.]+) argmax ([0-9]+)", line)
+toks = {t.strip(): (float(p), int(a)) for t, p, a in cells}
+ok = set(toks) == {want, "The"} and sum(p for p, _ in toks.values()) > 0.99 and \
+    sum(a for _, a in toks.values()) == 8
+sys.exit(0 if ok else 1)
+PY
+then
+    ok "the first CoT token is ' $first' (working) or ' The' (answering at once): $(sed 's/.*: //' "$tmp/first")"
+else
+    notok "first CoT token" "$(cat "$tmp/first")"
+fi

@@ -14,13 +14,20 @@ cat "$tmp/trials" | grep -E '^(ok|not ok) - '
 tail -n 1 "$tmp/trials" | grep -q "^2/2 bit-identical"
 check "restart_random_signal.sh 2: $(tail -n 1 "$tmp/trials")" $?
 
-# 1 rank and 2 ranks: identical rollouts, weights equal to within 1e-5.
+# 1 rank and 2 ranks: identical rollouts, weights equal to within WTOL relative L2 per
+# tensor. The all-reduce sums the gradient in another order, and Adam turns a last-bit
+# change of a near-zero gradient element into a step of up to lr in either direction:
+# on the built-in model one up_proj element of 45,056 ends 5e-4 (= lr) apart after 3
+# steps, 8.3e-5 relative to the tensor; every other element agrees to 6e-5. A reduction
+# that lost a rank's gradient or mixed up buckets changes the 3-step update itself, which
+# is 2e-2 of a tensor (median; 6e-4 to 3e-2).
+WTOL=3e-4
 A="$SMALL --steps 3"
 "$SOFTCOT" train $A --out "$tmp/r1" >"$tmp/r1.log" 2>&1
 mpirun -n 2 "$SOFTCOT" train $A --out "$tmp/r2" >"$tmp/r2.log" 2>&1
 check "train runs under mpirun -n 2" $? "$(tail -n 3 "$tmp/r2.log")"
 compare "1 vs 2 ranks" rollouts "$tmp/r1" "$tmp/r2"
-compare "1 vs 2 ranks" weights "$tmp/r1" "$tmp/r2" 1e-5
+compare "1 vs 2 ranks" weights "$tmp/r1" "$tmp/r2" $WTOL
 $PY -c "import h5py,sys; r=h5py.File('$tmp/r2/trajectories.h5','r')['rollouts/rank'][()]; sys.exit(0 if set(r.tolist())=={0,1} else 1)"
 check "2 ranks each wrote their own rollouts (rank column)" $?
 
@@ -42,7 +49,7 @@ rc=$?
 [ $rc -eq 0 ] && grep -q "written by 2 rank(s), now 1" "$tmp/w2b.log"
 check "resume with world size 2 -> 1 continues to the end" $? "status $rc: $(head -n 3 "$tmp/w2b.log" | tr '\n' '|')"
 compare "world size 2 -> 1" steps "$tmp/w2" 6
-compare "world size 2 -> 1 vs uninterrupted 1-rank run" weights "$tmp/w1" "$tmp/w2" 1e-5
+compare "world size 2 -> 1 vs uninterrupted 1-rank run" weights "$tmp/w1" "$tmp/w2" $WTOL
 
 # kill -9 while a checkpoint is being written: latest still names the previous one.
 C="$SMALL --steps 6 --ckpt_every 1 --keep_ckpts 10"

@@ -30,7 +30,7 @@ if [ "$ranks" -gt 1 ] && command -v mpirun >/dev/null 2>&1; then launch="mpirun 
 # TRAIN_ARGS: extra --key=value overrides of inputs/default.ini (e.g. TRAIN_ARGS="--steps=1000").
 # The ini is tuned for soft CoT. Hard and fuzzy get the settings measured best for them in
 # the same budget (docs/training.md, "Default run: measured results"): hard's categorical
-# KL is a few nats per rollout, so it takes kl_coef 1 at lr 2e-4 (+11.5 points); fuzzy
+# KL is a few nats per rollout, so it takes kl_coef 1 at lr 2e-4 (+14.5 points); fuzzy
 # collapsed at lr >= 1e-4 on the previous base model and is harmless at 1e-5.
 mode_args=""
 if [ "$mode" = hard ]; then mode_args="--kl_coef=1 --lr=2e-4"; fi
