@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """train_tokenizer.py - a small byte-level BPE tokenizer for the built-in base model.
 
-Standard library only (run with /usr/bin/python3). Two subcommands:
+Standard library only (run with /usr/bin/python3). Three subcommands:
 
   train  --out DIR [--vocab-size 512] [--template T] [--lead-in TEXT] FILE...
          Learns byte-level BPE merges on the text of FILE... (GSM8K-format JSONL rows are
