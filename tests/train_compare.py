@@ -7,6 +7,9 @@ Usage (run with /usr/bin/python3):
   train_compare.py state RUN_A RUN_B
       the newest checkpoint of both runs: params, adam_m, adam_v, data order bit-identical,
       and the step / cursor / seed attributes equal
+  train_compare.py gradient RUN_A RUN_B REL_TOL
+      checkpoints/ckpt_1.h5 of both runs: Adam's first moment after step 1, which is
+      (1 - beta1) times the step's summed gradient, every tensor within REL_TOL relative L2
   train_compare.py rollouts RUN_A RUN_B
       trajectories: identical rollout tokens (shadow, answer), rewards, and per-step rows
   train_compare.py steps RUN STEPS
@@ -74,6 +77,23 @@ def state(a, b):
         return True, "checkpoint state bit-identical (%d datasets, step %d)" % (len(names), fa.attrs["step"])
 
 
+def gradient(a, b, tol):
+    pa, pb = (os.path.join(r, "checkpoints", "ckpt_1.h5") for r in (a, b))
+    with h5py.File(pa, "r") as fa, h5py.File(pb, "r") as fb:
+        if fa.attrs["step"] != 1 or fb.attrs["step"] != 1:
+            return False, "ckpt_1.h5 is not the state after step 1"
+        worst, name = 0.0, ""
+        for k in fa["adam_m"]:
+            if k not in fb["adam_m"]:
+                return False, "adam_m/%s missing from %s" % (k, pb)
+            x, y = fa["adam_m/" + k][()].astype(np.float64), fb["adam_m/" + k][()].astype(np.float64)
+            den = np.linalg.norm(y)
+            e = np.linalg.norm(x - y) / den if den > 0 else np.linalg.norm(x - y)
+            if e > worst:
+                worst, name = e, k
+    return worst <= tol, "step-1 gradient within %g (worst %.3g at %s)" % (tol, worst, name)
+
+
 def rollouts(a, b):
     fa = h5py.File(os.path.join(a, "trajectories.h5"), "r")
     fb = h5py.File(os.path.join(b, "trajectories.h5"), "r")
@@ -107,6 +127,8 @@ def main(argv):
         ok, msg = weights(argv[2], argv[3], float(argv[4]) if len(argv) > 4 else None)
     elif cmd == "state":
         ok, msg = state(argv[2], argv[3])
+    elif cmd == "gradient":
+        ok, msg = gradient(argv[2], argv[3], float(argv[4]))
     elif cmd == "rollouts":
         ok, msg = rollouts(argv[2], argv[3])
     elif cmd == "steps":
