@@ -33,6 +33,8 @@ ifeq ($(CUDA),1)
   LIB_SRC := $(filter-out $(CUDA_ABSENT_SRC),$(LIB_SRC))
   CU_SRC := $(sort $(wildcard kernels/*.cu))
   NVCCFLAGS ?= -O3 -std=c++20 -Isrc -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 --compiler-options -Wall,-Wextra,-Werror
+  # header dependencies, as for the C sources: a changed ops_backend.h rebuilds every kernel
+  NVCCFLAGS += -MMD -MP
   LDLIBS += -L/usr/local/cuda/lib64 -lcudart -lcublas -lcublasLt -lnccl -lstdc++
 endif
 

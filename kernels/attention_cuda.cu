@@ -44,42 +44,78 @@ static void check_head_size(int hs) {
         fatal_at(__FILE__, __LINE__, "CUDA attention supports even head sizes up to %d, not %d", HS_MAX, hs);
 }
 
-/* ---- KV cache copies ---- */
-
-__global__ void kv_copy_kernel(float *cache, float *rows, const int *slot, const int *start, const int *len,
-                               const int *row0, int max_seq, int kv_dim, int to_cache) {
-    const int s = blockIdx.y;
-    const size_t n = (size_t)len[s] * kv_dim;
-    float *c = cache + ((size_t)slot[s] * max_seq + start[s]) * kv_dim;
-    float *r = rows + (size_t)row0[s] * kv_dim;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        if (to_cache) c[i] = r[i];
-        else r[i] = c[i];
+/* ---- the packed q/k/v rows: RoPE and the KV cache ----
+ * One block row per sequence (blockIdx.y); each thread item of a row is a rotated pair of
+ * a q head, a rotated pair of a k head, or one v element, so a row is
+ * (n_heads + n_kv_heads) * hs/2 + n_kv_heads * hs items. Forward reads the packed row and
+ * writes q and the caches; backward (dir -1, the inverse rotation) reads dq and the
+ * cached gradients and writes the packed row. */
+__global__ void qkv_kernel(float *q, float *k_cache, float *v_cache, float *qkv, const float *cos_tab,
+                           const float *sin_tab, const int *slot, const int *start, const int *len,
+                           const int *row0, int max_seq, int n_heads, int n_kv_heads, int hs, int backward) {
+    const int s = blockIdx.y, half = hs / 2, qd = n_heads * hs, kvd = n_kv_heads * hs, width = qd + 2 * kvd;
+    const int q_items = n_heads * half, rot_items = (n_heads + n_kv_heads) * half, row_items = rot_items + kvd;
+    const size_t n = (size_t)len[s] * row_items;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
+        const int j = (int)(k / row_items), w = (int)(k % row_items);
+        const size_t r = (size_t)row0[s] + j, p = (size_t)start[s] + j;
+        float *packed = qkv + r * width;
+        float *cached_k = k_cache + ((size_t)slot[s] * max_seq + p) * kvd;
+        float *cached_v = v_cache + ((size_t)slot[s] * max_seq + p) * kvd;
+        if (w >= rot_items) { /* a v element: a plain copy */
+            const int e = w - rot_items;
+            if (backward) packed[qd + kvd + e] = cached_v[e];
+            else cached_v[e] = packed[qd + kvd + e];
+            continue;
+        }
+        const int is_q = w < q_items, h = (is_q ? w : w - q_items) / half, i = w % half;
+        float *unrotated = packed + (is_q ? 0 : qd) + h * hs;
+        float *rotated = is_q ? q + r * qd + h * hs : cached_k + h * hs;
+        const float c = cos_tab[p * half + i], sn = sin_tab[p * half + i];
+        if (backward) {
+            const float a = rotated[i], b = rotated[i + half];
+            unrotated[i] = a * c + b * sn;
+            unrotated[i + half] = b * c - a * sn;
+        } else {
+            const float a = unrotated[i], b = unrotated[i + half];
+            rotated[i] = a * c - b * sn;
+            rotated[i + half] = b * c + a * sn;
+        }
     }
 }
 
-static unsigned kv_blocks(const AttnBatch *b, int kv_dim) {
+static dim3 qkv_grid(const AttnBatch *b, int n_heads, int n_kv_heads, int hs) {
     int max_len = 0;
     for (int s = 0; s < b->n_seq; s++) max_len = b->host_len[s] > max_len ? b->host_len[s] : max_len;
-    unsigned g = ceil_div((size_t)max_len * kv_dim, 256);
-    return g < 1024 ? (g ? g : 1) : 1024;
+    const size_t items = (size_t)max_len * ((n_heads + n_kv_heads) * (hs / 2) + n_kv_heads * hs);
+    unsigned g = ceil_div(items, 256);
+    return dim3(g < 1024 ? (g ? g : 1) : 1024, b->n_seq);
 }
 
-void cuda_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) {
+void cuda_qkv_forward(float *q, float *k_cache, float *v_cache, const float *qkv, const float *cos_tab,
+                      const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) {
     if (!b->n_seq) return;
-    for (int s = 0; s < b->n_seq; s++)
-        cuda_wrote(cache + ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kv_dim,
-                   (size_t)b->host_len[s] * kv_dim * sizeof(float));
-    kv_copy_kernel<<<dim3(kv_blocks(b, kv_dim), b->n_seq), 256, 0, cuda_stream>>>(
-        cache, (float *)kv, b->d_slot, b->d_start, b->d_len, b->d_row0, b->max_seq, kv_dim, 1);
+    const int kvd = n_kv_heads * hs;
+    cuda_wrote(q, (size_t)b->total_rows * n_heads * hs * sizeof(float));
+    for (int s = 0; s < b->n_seq; s++) {
+        const size_t at = ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kvd;
+        cuda_wrote(k_cache + at, (size_t)b->host_len[s] * kvd * sizeof(float));
+        cuda_wrote(v_cache + at, (size_t)b->host_len[s] * kvd * sizeof(float));
+    }
+    qkv_kernel<<<qkv_grid(b, n_heads, n_kv_heads, hs), 256, 0, cuda_stream>>>(
+        q, k_cache, v_cache, (float *)qkv, cos_tab, sin_tab, b->d_slot, b->d_start, b->d_len, b->d_row0, b->max_seq,
+        n_heads, n_kv_heads, hs, 0);
     launchCheck();
 }
 
-void cuda_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) {
+void cuda_qkv_backward(float *dqkv, const float *dq, const float *dk_cache, const float *dv_cache,
+                       const float *cos_tab, const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads,
+                       int hs) {
     if (!b->n_seq) return;
-    cuda_wrote(kv, (size_t)b->total_rows * kv_dim * sizeof(float));
-    kv_copy_kernel<<<dim3(kv_blocks(b, kv_dim), b->n_seq), 256, 0, cuda_stream>>>(
-        (float *)cache, kv, b->d_slot, b->d_start, b->d_len, b->d_row0, b->max_seq, kv_dim, 0);
+    cuda_wrote(dqkv, (size_t)b->total_rows * (n_heads + 2 * n_kv_heads) * hs * sizeof(float));
+    qkv_kernel<<<qkv_grid(b, n_heads, n_kv_heads, hs), 256, 0, cuda_stream>>>(
+        (float *)dq, (float *)dk_cache, (float *)dv_cache, dqkv, cos_tab, sin_tab, b->d_slot, b->d_start, b->d_len,
+        b->d_row0, b->max_seq, n_heads, n_kv_heads, hs, 1);
     launchCheck();
 }
 

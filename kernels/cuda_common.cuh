@@ -89,8 +89,11 @@ __device__ inline double block_sum_d(double v, double *shared) {
 
 /* ---- entry points of the other kernels/ files ---- */
 /* attention_cuda.cu */
-void cuda_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim);
-void cuda_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim);
+void cuda_qkv_forward(float *q, float *k_cache, float *v_cache, const float *qkv, const float *cos_tab,
+                      const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads, int hs);
+void cuda_qkv_backward(float *dqkv, const float *dq, const float *dk_cache, const float *dv_cache,
+                       const float *cos_tab, const float *sin_tab, const AttnBatch *b, int n_heads,
+                       int n_kv_heads, int hs);
 void cuda_attention_forward(float *out, float *lse, const float *q, const float *k_cache,
                             const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads,
                             int hs);

@@ -473,66 +473,36 @@ static void cuda_rmsnorm_backward(float *dx, float *dw, const float *dout, const
     column_sums(dw, dout, x, rstd, T, d); /* dw_i += sum_t g_ti x_ti r_t */
 }
 
-__global__ void swiglu_forward_kernel(float *h, const float *gate, const float *up, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        const float g = gate[i];
-        h[i] = g / (1.0f + expf(-g)) * up[i];
+/* SwiGLU on the packed [T, 2 ff] output of the stacked gate/up GEMM. */
+__global__ void swiglu_forward_kernel(float *h, const float *gate_up, size_t n, int ff) {
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
+        const size_t g_at = (k / ff) * 2 * ff + k % ff;
+        const float g = gate_up[g_at];
+        h[k] = g / (1.0f + expf(-g)) * gate_up[g_at + ff];
     }
 }
-static void cuda_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
+static void cuda_swiglu_forward(float *h, const float *gate_up, int T, int ff) {
+    const size_t n = (size_t)T * ff;
     if (!n) return;
     cuda_wrote(h, n * sizeof(float));
-    swiglu_forward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(h, gate, up, n);
+    swiglu_forward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(h, gate_up, n, ff);
     launchCheck();
 }
 
-__global__ void swiglu_backward_kernel(float *dgate, float *dup, const float *dh, const float *gate,
-                                       const float *up, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        const float g = gate[i], s = 1.0f / (1.0f + expf(-g));
-        dup[i] = dh[i] * g * s;
-        dgate[i] = dh[i] * up[i] * s * (1.0f + g * (1.0f - s));
+__global__ void swiglu_backward_kernel(float *dgate_up, const float *dh, const float *gate_up, size_t n, int ff) {
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
+        const size_t g_at = (k / ff) * 2 * ff + k % ff;
+        const float g = gate_up[g_at], u = gate_up[g_at + ff], s = 1.0f / (1.0f + expf(-g));
+        dgate_up[g_at + ff] = dh[k] * g * s;
+        dgate_up[g_at] = dh[k] * u * s * (1.0f + g * (1.0f - s));
     }
 }
-static void cuda_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
-                                 size_t n) {
+static void cuda_swiglu_backward(float *dgate_up, const float *dh, const float *gate_up, int T, int ff) {
+    const size_t n = (size_t)T * ff;
     if (!n) return;
-    cuda_wrote(dgate, n * sizeof(float));
-    cuda_wrote(dup, n * sizeof(float));
-    swiglu_backward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(dgate, dup, dh, gate, up, n);
+    cuda_wrote(dgate_up, 2 * n * sizeof(float));
+    swiglu_backward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(dgate_up, dh, gate_up, n, ff);
     launchCheck();
-}
-
-/* ---- rotary position embedding ---- */
-
-__global__ void rope_kernel(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T,
-                            int n_heads, int hs, float dir) {
-    const int half = hs / 2;
-    const size_t total = (size_t)T * n_heads * half;
-    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < total; k += (size_t)gridDim.x * blockDim.x) {
-        const size_t t = k / ((size_t)n_heads * half);
-        const int rem = (int)(k % ((size_t)n_heads * half)), h = rem / half, i = rem % half;
-        const size_t tab = (size_t)pos[t] * half + i;
-        const float c = cos_tab[tab], sn = dir * sin_tab[tab];
-        float *v = x + (t * n_heads + h) * hs;
-        const float a = v[i], b = v[i + half];
-        v[i] = a * c - b * sn;
-        v[i + half] = b * c + a * sn;
-    }
-}
-static void rope(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs,
-                 float dir) {
-    if (!T) return;
-    cuda_wrote(x, (size_t)T * n_heads * hs * sizeof(float));
-    rope_kernel<<<grid_for((size_t)T * n_heads * (hs / 2), 256), 256, 0, cuda_stream>>>(x, pos, cos_tab, sin_tab,
-                                                                                          T, n_heads, hs, dir);
-    launchCheck();
-}
-static void cuda_rope_forward(float *x, const int *pos, const float *c, const float *s, int T, int nh, int hs) {
-    rope(x, pos, c, s, T, nh, hs, 1.0f);
-}
-static void cuda_rope_backward(float *dx, const int *pos, const float *c, const float *s, int T, int nh, int hs) {
-    rope(dx, pos, c, s, T, nh, hs, -1.0f);
 }
 
 /* ---- soft-token noise and its log-density ---- */
@@ -760,10 +730,8 @@ static const OpsBackend cuda_backend = {
     .rmsnorm_backward = cuda_rmsnorm_backward,
     .swiglu_forward = cuda_swiglu_forward,
     .swiglu_backward = cuda_swiglu_backward,
-    .rope_forward = cuda_rope_forward,
-    .rope_backward = cuda_rope_backward,
-    .kv_store = cuda_kv_store,
-    .kv_gather = cuda_kv_gather,
+    .qkv_forward = cuda_qkv_forward,
+    .qkv_backward = cuda_qkv_backward,
     .attention_forward = cuda_attention_forward,
     .attention_backward = cuda_attention_backward,
     .softmax_forward = cuda_softmax_forward,

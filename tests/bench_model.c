@@ -20,14 +20,15 @@ static double now(void) {
 typedef struct { int M, N, K, ta, tb; } Gemm;
 
 /* The GEMMs of one forward (y = x W^T per linear layer) and one backward (dx = dy W,
- * dW += dy^T x), exactly as op_linear_* issues them. */
+ * dW += dy^T x), exactly as op_linear_* issues them: the stacked q/k/v and gate/up
+ * projections are one GEMM each. */
 static int model_gemms(const ModelConfig *c, int T, int backward, Gemm *out) {
     const int d = c->dim, qd = cfg_q_dim(c), kvd = cfg_kv_dim(c), ff = c->hidden_dim;
-    int lin[6][2] = {{d, qd}, {d, kvd}, {d, kvd}, {qd, d}, {d, ff}, {d, ff}};
+    const int lin[4][2] = {{d, qd + 2 * kvd}, {qd, d}, {d, 2 * ff}, {ff, d}};
     int n = 0;
     for (int l = 0; l < c->n_layers; l++) {
-        for (int i = 0; i < 7; i++) {
-            int in = i < 6 ? lin[i][0] : ff, o = i < 6 ? lin[i][1] : d;
+        for (int i = 0; i < 4; i++) {
+            int in = lin[i][0], o = lin[i][1];
             if (!backward) {
                 out[n++] = (Gemm){T, o, in, 0, 1};
             } else {

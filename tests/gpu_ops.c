@@ -65,13 +65,15 @@ static void check_elementwise(void) {
     const double sc = CPU->sumsq(u.c, N), sg = GPU->sumsq(u.g, N);
     report("sumsq", fabs(sg - sc) / sc, 1e-9);
 
-    Pair gate = pair_random(N, 4.0f, 14), up = pair_random(N, 1.0f, 15), h = pair_random(N, 1.0f, 16);
-    CPU->swiglu_forward(h.c, gate.c, up.c, N), GPU->swiglu_forward(h.g, gate.g, up.g, N);
-    report("swiglu forward", pair_err(h), TOL32);
-    CPU->swiglu_backward(u.c, v.c, h.c, gate.c, up.c, N), GPU->swiglu_backward(u.g, v.g, h.g, gate.g, up.g, N);
-    report("swiglu backward d/dgate", pair_err(u), TOL32);
-    report("swiglu backward d/dup", pair_err(v), TOL32);
-    pair_free(u), pair_free(v), pair_free(gate), pair_free(up), pair_free(h);
+    /* SwiGLU on packed [T, 2 ff] gate/up rows */
+    const int Ts = 97, ff = 1031;
+    Pair gu = pair_random((size_t)Ts * 2 * ff, 4.0f, 14), h = pair_random((size_t)Ts * ff, 1.0f, 16);
+    Pair dgu = pair_random((size_t)Ts * 2 * ff, 1.0f, 15);
+    CPU->swiglu_forward(h.c, gu.c, Ts, ff), GPU->swiglu_forward(h.g, gu.g, Ts, ff);
+    report("swiglu forward (packed gate/up)", pair_err(h), TOL32);
+    CPU->swiglu_backward(dgu.c, h.c, gu.c, Ts, ff), GPU->swiglu_backward(dgu.g, h.g, gu.g, Ts, ff);
+    report("swiglu backward d(gate, up)", pair_err(dgu), TOL32);
+    pair_free(u), pair_free(v), pair_free(gu), pair_free(dgu), pair_free(h);
 
     /* AdamW over three steps */
     Pair p = pair_random(N, 0.1f, 17), g = pair_random(N, 1.0f, 18), m = pair_random(N, 0.0f, 19),
@@ -86,7 +88,7 @@ static void check_elementwise(void) {
     pair_free(p), pair_free(g), pair_free(m), pair_free(w);
 }
 
-static void check_norm_rope_embed(void) {
+static void check_norm_embed(void) {
     const int T = 77, d = 2048;
     Pair x = pair_random((size_t)T * d, 3.0f, 30), w = pair_random(d, 1.0f, 31), out = pair_random((size_t)T * d, 1.0f, 32);
     Pair rstd = pair_random(T, 1.0f, 33);
@@ -99,24 +101,6 @@ static void check_norm_rope_embed(void) {
     report("rmsnorm backward dx (accumulate)", pair_err(dx), TOL32);
     report("rmsnorm backward dw (accumulate)", pair_err(dw), TOL32);
     pair_free(x), pair_free(w), pair_free(out), pair_free(rstd), pair_free(dout), pair_free(dx), pair_free(dw);
-
-    /* RoPE with tables of arbitrary angles, positions out of order */
-    const int nh = 6, hs = 64, half = hs / 2, max_pos = 300;
-    float *ang = xmalloc((size_t)max_pos * half * sizeof(float)), *cs = xmalloc((size_t)max_pos * half * sizeof(float));
-    float *sn = xmalloc((size_t)max_pos * half * sizeof(float));
-    fill_random(ang, (size_t)max_pos * half, 3.14159f, 37);
-    for (int i = 0; i < max_pos * half; i++) cs[i] = cosf(ang[i]), sn[i] = sinf(ang[i]);
-    Pair ct = pair_from(cs, (size_t)max_pos * half), st = pair_from(sn, (size_t)max_pos * half);
-    int pos[77];
-    for (int t = 0; t < T; t++) pos[t] = (t * 37 + 11) % max_pos;
-    IPair P = ipair_from(pos, T);
-    Pair q = pair_random((size_t)T * nh * hs, 1.0f, 38);
-    CPU->rope_forward(q.c, P.c, ct.c, st.c, T, nh, hs), GPU->rope_forward(q.g, P.g, ct.g, st.g, T, nh, hs);
-    report("rope forward", pair_err(q), TOL32);
-    CPU->rope_backward(q.c, P.c, ct.c, st.c, T, nh, hs), GPU->rope_backward(q.g, P.g, ct.g, st.g, T, nh, hs);
-    report("rope backward", pair_err(q), TOL32);
-    pair_free(ct), pair_free(st), pair_free(q), ipair_free(P);
-    free(ang), free(cs), free(sn);
 
     /* embedding gather with vector positions; scatter-add with repeated tokens */
     const int V = 1000, de = 96, Te = 200;
@@ -171,14 +155,23 @@ static void check_attention(const char *what_in, int n_seq, const int *slot, con
     const int rows = B.c.total_rows, qd = nh * hs, kvd = nkv * hs;
     const size_t cache_n = (size_t)n_slots * max_seq * kvd;
     Pair kc = pair_random(cache_n, 1.0f, 50), vc = pair_random(cache_n, 1.0f, 51);
-    Pair kr = pair_random((size_t)rows * kvd, 1.0f, 52), vr = pair_random((size_t)rows * kvd, 1.0f, 53);
-    Pair q = pair_random((size_t)rows * qd, 1.0f, 54);
+    Pair qkv = pair_random((size_t)rows * (qd + 2 * kvd), 1.0f, 52), q = pair_random((size_t)rows * qd, 1.0f, 54);
     Pair out = pair_random((size_t)rows * qd, 1.0f, 55), lse = pair_random((size_t)rows * nh, 1.0f, 56);
-    char name[160];
-    CPU->kv_store(kc.c, kr.c, &B.c, kvd), GPU->kv_store(kc.g, kr.g, &B.g, kvd);
-    CPU->kv_store(vc.c, vr.c, &B.c, kvd), GPU->kv_store(vc.g, vr.g, &B.g, kvd);
-    snprintf(name, sizeof name, "%s: kv_store", what);
-    report(name, pair_err(kc) + pair_err(vc), 0.0);
+    /* RoPE tables of arbitrary angles */
+    const int half = hs / 2;
+    float *ang = xmalloc((size_t)max_seq * half * sizeof(float)), *cs = xmalloc((size_t)max_seq * half * sizeof(float));
+    float *sn = xmalloc((size_t)max_seq * half * sizeof(float));
+    fill_random(ang, (size_t)max_seq * half, 3.14159f, 53);
+    for (int i = 0; i < max_seq * half; i++) cs[i] = cosf(ang[i]), sn[i] = sinf(ang[i]);
+    Pair ct = pair_from(cs, (size_t)max_seq * half), st = pair_from(sn, (size_t)max_seq * half);
+    free(ang), free(cs), free(sn);
+    char name[200];
+    CPU->qkv_forward(q.c, kc.c, vc.c, qkv.c, ct.c, st.c, &B.c, nh, nkv, hs);
+    GPU->qkv_forward(q.g, kc.g, vc.g, qkv.g, ct.g, st.g, &B.g, nh, nkv, hs);
+    snprintf(name, sizeof name, "%s: qkv forward: q (rotated)", what);
+    report(name, pair_err(q), TOL32);
+    snprintf(name, sizeof name, "%s: qkv forward: k cache (rotated) and v cache", what);
+    report(name, pair_err(kc) + pair_err(vc), TOL32);
     CPU->attention_forward(out.c, lse.c, q.c, kc.c, vc.c, &B.c, nh, nkv, hs);
     GPU->attention_forward(out.g, lse.g, q.g, kc.g, vc.g, &B.g, nh, nkv, hs);
     snprintf(name, sizeof name, "%s: attention forward", what);
@@ -191,7 +184,7 @@ static void check_attention(const char *what_in, int n_seq, const int *slot, con
         GPU->upload(lse.g, lse.c, lse.n * sizeof(float));
         Pair dout = pair_random((size_t)rows * qd, 1.0f, 57), dq = pair_random((size_t)rows * qd, 1.0f, 58);
         Pair dkc = pair_random(cache_n, 0.0f, 59), dvc = pair_random(cache_n, 0.0f, 60);
-        Pair dkr = pair_random((size_t)rows * kvd, 1.0f, 61);
+        Pair dqkv = pair_random((size_t)rows * (qd + 2 * kvd), 1.0f, 61);
         CPU->attention_backward(dq.c, dkc.c, dvc.c, dout.c, out.c, lse.c, q.c, kc.c, vc.c, &B.c, nh, nkv, hs);
         GPU->attention_backward(dq.g, dkc.g, dvc.g, dout.g, out.g, lse.g, q.g, kc.g, vc.g, &B.g, nh, nkv, hs);
         snprintf(name, sizeof name, "%s: attention backward dq", what);
@@ -200,12 +193,17 @@ static void check_attention(const char *what_in, int n_seq, const int *slot, con
         report(name, pair_err(dkc), attn_tol);
         snprintf(name, sizeof name, "%s: attention backward dv", what);
         report(name, pair_err(dvc), attn_tol);
-        CPU->kv_gather(dkr.c, dkc.c, &B.c, kvd), GPU->kv_gather(dkr.g, dkc.g, &B.g, kvd);
-        snprintf(name, sizeof name, "%s: kv_gather", what);
-        report(name, pair_err(dkr), attn_tol);
-        pair_free(dout), pair_free(dq), pair_free(dkc), pair_free(dvc), pair_free(dkr);
+        /* both backends unpack the CPU's attention gradients */
+        GPU->upload(dq.g, dq.c, dq.n * sizeof(float));
+        GPU->upload(dkc.g, dkc.c, dkc.n * sizeof(float));
+        GPU->upload(dvc.g, dvc.c, dvc.n * sizeof(float));
+        CPU->qkv_backward(dqkv.c, dq.c, dkc.c, dvc.c, ct.c, st.c, &B.c, nh, nkv, hs);
+        GPU->qkv_backward(dqkv.g, dq.g, dkc.g, dvc.g, ct.g, st.g, &B.g, nh, nkv, hs);
+        snprintf(name, sizeof name, "%s: qkv backward", what);
+        report(name, pair_err(dqkv), TOL32);
+        pair_free(dout), pair_free(dq), pair_free(dkc), pair_free(dvc), pair_free(dqkv);
     }
-    pair_free(kc), pair_free(vc), pair_free(kr), pair_free(vr), pair_free(q), pair_free(out), pair_free(lse);
+    pair_free(kc), pair_free(vc), pair_free(qkv), pair_free(q), pair_free(out), pair_free(lse), pair_free(ct), pair_free(st);
     free_batch(&B);
 }
 
@@ -318,7 +316,7 @@ int main(void) {
     printf("# CUDA backend vs CPU backend, every op (fp32 unless named)\n");
     check_matmul(OPS_FP32);
     check_elementwise();
-    check_norm_rope_embed();
+    check_norm_embed();
     check_attention_all();
     check_vocab();
     check_noise_gauss();

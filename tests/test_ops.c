@@ -246,70 +246,112 @@ static void test_rmsnorm(void) {
     free(xd), free(wd), free(gd), free(dx0);
 }
 
-typedef struct { int n; const double *a, *b, *g; int wrt; } SwiCtx;
+/* Packed [T, 2 ff] rows: gate in the first ff columns, up in the second. */
+typedef struct { int T, ff; const double *gu, *g; } SwiCtx;
 static double swiglu_loss(const double *v, void *p) {
     SwiCtx *c = p;
-    const double *a = c->wrt == 0 ? v : c->a, *b = c->wrt == 1 ? v : c->b;
     double s = 0;
-    for (int i = 0; i < c->n; i++) s += a[i] / (1 + exp(-a[i])) * b[i] * c->g[i];
+    for (int t = 0; t < c->T; t++)
+        for (int i = 0; i < c->ff; i++) {
+            double a = v[t * 2 * c->ff + i], b = v[t * 2 * c->ff + c->ff + i];
+            s += a / (1 + exp(-a)) * b * c->g[t * c->ff + i];
+        }
     return s;
 }
 
 static void test_swiglu(void) {
-    const int n = 40;
-    float *a = rand_dev(n, 4), *b = rand_dev(n, 2), *h = dev_alloc(sizeof(float) * n);
-    op_swiglu_forward(h, a, b, n);
-    double *ad = to_double(a, n), *bd = to_double(b, n), want[40];
-    for (int i = 0; i < n; i++) want[i] = ad[i] / (1 + exp(-ad[i])) * bd[i];
-    check_rel("swiglu forward", h, want, n, 1e-6);
-    float *g = rand_dev(n, 1), *da = dev_alloc(sizeof(float) * n), *db = dev_alloc(sizeof(float) * n);
-    op_swiglu_backward(da, db, g, a, b, n);
-    double *gd = to_double(g, n), num[40];
-    SwiCtx c = {n, ad, bd, gd, 0};
-    fd_grad(swiglu_loss, &c, ad, n, num);
-    check_rel("swiglu backward dgate vs finite differences", da, num, n, 1e-6);
-    c.wrt = 1;
-    fd_grad(swiglu_loss, &c, bd, n, num);
-    check_rel("swiglu backward dup vs finite differences", db, num, n, 1e-6);
-    dev_free(a), dev_free(b), dev_free(h), dev_free(g), dev_free(da), dev_free(db);
-    free(ad), free(bd), free(gd);
+    enum { T = 4, FF = 10 };
+    float *gu = rand_dev(T * 2 * FF, 4), *h = dev_alloc(sizeof(float) * T * FF);
+    op_swiglu_forward(h, gu, T, FF);
+    double *gud = to_double(gu, T * 2 * FF), want[T * FF];
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < FF; i++) {
+            double a = gud[t * 2 * FF + i], b = gud[t * 2 * FF + FF + i];
+            want[t * FF + i] = a / (1 + exp(-a)) * b;
+        }
+    check_rel("swiglu forward on packed gate/up rows", h, want, T * FF, 1e-6);
+    float *g = rand_dev(T * FF, 1), *dgu = dev_alloc(sizeof(float) * T * 2 * FF);
+    op_swiglu_backward(dgu, g, gu, T, FF);
+    double *gd = to_double(g, T * FF), num[T * 2 * FF];
+    SwiCtx c = {T, FF, gud, gd};
+    fd_grad(swiglu_loss, &c, gud, T * 2 * FF, num);
+    check_rel("swiglu backward d(gate, up) vs finite differences", dgu, num, T * 2 * FF, 1e-6);
+    dev_free(gu), dev_free(h), dev_free(g), dev_free(dgu);
+    free(gud), free(gd);
 }
 
-/* ---------- rope ---------- */
+/* ---------- packed q/k/v: rope and the KV cache ---------- */
 
-static void test_rope(void) {
-    const int T = 5, nh = 3, hs = 8, half = hs / 2, max_pos = 16;
-    int pos[5] = {0, 1, 7, 3, 15};
-    float cos_t[64], sin_t[64];
-    for (int p = 0; p < max_pos; p++)
-        for (int i = 0; i < half; i++) {
-            double a = p * pow(10000.0, -2.0 * i / hs);
-            cos_t[p * half + i] = (float)cos(a);
-            sin_t[p * half + i] = (float)sin(a);
+static void test_qkv(void) {
+    enum { NH = 4, NKV = 2, HS = 8, HALF = HS / 2, MAX_SEQ = 16, SLOTS = 3, ROWS = 9 };
+    enum { QD = NH * HS, KVD = NKV * HS, W = QD + 2 * KVD, CACHE = SLOTS * MAX_SEQ * KVD };
+    /* three sequences in slots 2, 0, 1; the last continues a cached prefix of 13 */
+    int slot[3] = {2, 0, 1}, start[3] = {0, 0, 13}, len[3] = {5, 1, 3}, row0[3] = {0, 5, 6};
+    float cos_t[MAX_SEQ * HALF], sin_t[MAX_SEQ * HALF];
+    for (int p = 0; p < MAX_SEQ; p++)
+        for (int i = 0; i < HALF; i++) {
+            double a = p * pow(10000.0, -2.0 * i / HS);
+            cos_t[p * HALF + i] = (float)cos(a);
+            sin_t[p * HALF + i] = (float)sin(a);
         }
     float *dc = dev_alloc(sizeof cos_t), *ds = dev_alloc(sizeof sin_t);
-    int *dp = dev_alloc(sizeof pos);
-    dev_upload(dc, cos_t, sizeof cos_t), dev_upload(ds, sin_t, sizeof sin_t), dev_upload(dp, pos, sizeof pos);
-    const int n = T * nh * hs;
-    float *x = rand_dev(n, 1);
-    double *xd = to_double(x, n), want[120];
+    dev_upload(dc, cos_t, sizeof cos_t), dev_upload(ds, sin_t, sizeof sin_t);
+    int host_meta[12];
+    memcpy(host_meta, slot, 12), memcpy(host_meta + 3, start, 12), memcpy(host_meta + 6, len, 12), memcpy(host_meta + 9, row0, 12);
+    int *meta = dev_alloc(sizeof host_meta);
+    dev_upload(meta, host_meta, sizeof host_meta);
+    AttnBatch b = {3, MAX_SEQ, ROWS, slot, start, len, row0, meta, meta + 3, meta + 6, meta + 9};
+
+    float *qkv = rand_dev(ROWS * W, 1), *q = dev_alloc(sizeof(float) * ROWS * QD);
+    float *kc = rand_dev(CACHE, 1), *vc = rand_dev(CACHE, 1); /* stale entries elsewhere must survive */
+    double *x = to_double(qkv, ROWS * W), *kc_want = to_double(kc, CACHE), *vc_want = to_double(vc, CACHE);
+    double q_want[ROWS * QD];
     /* Hugging Face: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1] */
-    for (int t = 0; t < T; t++)
-        for (int h = 0; h < nh; h++)
-            for (int i = 0; i < hs; i++) {
-                int j = i % half;
-                double a = pos[t] * pow(10000.0, -2.0 * j / hs);
-                const double *v = xd + (t * nh + h) * hs;
-                double rot = i < half ? -v[i + half] : v[i - half];
-                want[(t * nh + h) * hs + i] = v[i] * cos(a) + rot * sin(a);
-            }
-    op_rope_forward(x, dp, dc, ds, T, nh, hs);
-    check_rel("rope forward (half-split, HF rotate_half)", x, want, n, 1e-6);
-    /* rope is linear and orthogonal: its backward is the inverse rotation. */
-    op_rope_backward(x, dp, dc, ds, T, nh, hs);
-    check_rel("rope backward is the inverse rotation", x, xd, n, 1e-6);
-    dev_free(dc), dev_free(ds), dev_free(dp), dev_free(x);
-    free(xd);
+    for (int s = 0; s < 3; s++)
+        for (int j = 0; j < len[s]; j++) {
+            const int r = row0[s] + j, pos = start[s] + j;
+            const double *row = x + r * W;
+            for (int h = 0; h < NH + NKV; h++)
+                for (int i = 0; i < HS; i++) {
+                    const double *v = row + h * HS, a = pos * pow(10000.0, -2.0 * (i % HALF) / HS);
+                    double rot = i < HALF ? -v[i + HALF] : v[i - HALF];
+                    double y = v[i] * cos(a) + rot * sin(a);
+                    if (h < NH) q_want[r * QD + h * HS + i] = y;
+                    else kc_want[((size_t)slot[s] * MAX_SEQ + pos) * KVD + (h - NH) * HS + i] = y;
+                }
+            for (int e = 0; e < KVD; e++) vc_want[((size_t)slot[s] * MAX_SEQ + pos) * KVD + e] = row[QD + KVD + e];
+        }
+    op_qkv_forward(q, kc, vc, qkv, dc, ds, &b, NH, NKV, HS);
+    check_rel("qkv forward: q rotated (half-split, HF rotate_half)", q, q_want, ROWS * QD, 1e-6);
+    check_rel("qkv forward: k rotated into its slot and position, other cache entries kept", kc, kc_want, CACHE, 1e-6);
+    check_rel("qkv forward: v copied into its slot and position, other cache entries kept", vc, vc_want, CACHE, 0);
+
+    /* The op is linear in qkv, so its backward must be its transpose:
+     * <forward(x), g> == <x, backward(g)> for g = (dq, dk_cache, dv_cache). Stale cache
+     * entries hold no gradient, so zero them out of the product by zeroing the caches. */
+    float *dq = rand_dev(ROWS * QD, 1), *dkc = rand_dev(CACHE, 1), *dvc = rand_dev(CACHE, 1);
+    float *dqkv = dev_alloc(sizeof(float) * ROWS * W);
+    op_qkv_backward(dqkv, dq, dkc, dvc, dc, ds, &b, NH, NKV, HS);
+    dev_zero(kc, sizeof(float) * CACHE), dev_zero(vc, sizeof(float) * CACHE);
+    op_qkv_forward(q, kc, vc, qkv, dc, ds, &b, NH, NKV, HS);
+    double *qf = to_double(q, ROWS * QD), *kf = to_double(kc, CACHE), *vf = to_double(vc, CACHE);
+    double *dqd = to_double(dq, ROWS * QD), *dkd = to_double(dkc, CACHE), *dvd = to_double(dvc, CACHE);
+    double *back = to_double(dqkv, ROWS * W);
+    double lhs = dot_d(qf, dqd, ROWS * QD) + dot_d(kf, dkd, CACHE) + dot_d(vf, dvd, CACHE);
+    double rhs = dot_d(x, back, ROWS * W);
+    TEST_EXPECT(fabs(lhs - rhs) <= 1e-5 * fabs(lhs), "qkv backward is the transpose of forward",
+                "<f(x), g> %.9g vs <x, f^T(g)> %.9g", lhs, rhs);
+    /* and the v part is exactly the cached gradient of the row's position */
+    int exact = 1;
+    for (int s = 0; s < 3; s++)
+        for (int j = 0; j < len[s]; j++)
+            for (int e = 0; e < KVD; e++)
+                exact &= back[(row0[s] + j) * W + QD + KVD + e] ==
+                         dvd[((size_t)slot[s] * MAX_SEQ + start[s] + j) * KVD + e];
+    TEST_EXPECT(exact, "qkv backward gathers dv from each row's slot and position", "-");
+    dev_free(dc), dev_free(ds), dev_free(meta), dev_free(qkv), dev_free(q), dev_free(kc), dev_free(vc);
+    dev_free(dq), dev_free(dkc), dev_free(dvc), dev_free(dqkv);
+    free(x), free(kc_want), free(vc_want), free(qf), free(kf), free(vf), free(dqd), free(dkd), free(dvd), free(back);
 }
 
 /* ---------- attention ---------- */
@@ -360,20 +402,12 @@ static void test_attention(void) {
     const int rows = 11;
     const size_t cache_n = (size_t)slots * max_seq * kvd;
     float *q = rand_dev(rows * qd, 1.5f), *kc = rand_dev(cache_n, 1.5f), *vc = rand_dev(cache_n, 1);
-    float *k_new = rand_dev(rows * kvd, 1.5f), *v_new = rand_dev(rows * kvd, 1);
     AttnBatch b = {3, max_seq, rows, slot, start, len, row0, NULL, NULL, NULL, NULL};
     int *meta = dev_alloc(sizeof(int) * 12);
     int host_meta[12];
     memcpy(host_meta, slot, 12), memcpy(host_meta + 3, start, 12), memcpy(host_meta + 6, len, 12), memcpy(host_meta + 9, row0, 12);
     dev_upload(meta, host_meta, sizeof host_meta);
     b.d_slot = meta, b.d_start = meta + 3, b.d_len = meta + 6, b.d_row0 = meta + 9;
-    op_kv_store(kc, k_new, &b, kvd);
-    op_kv_store(vc, v_new, &b, kvd);
-    float *gathered = dev_alloc(sizeof(float) * rows * kvd);
-    op_kv_gather(gathered, kc, &b, kvd);
-    double *knd = to_double(k_new, rows * kvd);
-    check_rel("kv_store then kv_gather round-trips every new row", gathered, knd, rows * kvd, 0);
-
     float *out = dev_alloc(sizeof(float) * rows * qd), *lse = dev_alloc(sizeof(float) * rows * nh);
     op_attention_forward(out, lse, q, kc, vc, &b, nh, nkv, hs);
     double *qd_ = to_double(q, rows * qd), *kcd = to_double(kc, cache_n), *vcd = to_double(vc, cache_n);
@@ -403,9 +437,9 @@ static void test_attention(void) {
     c.wrt = 2;
     fd_grad(att_loss, &c, vcd, cache_n, num);
     check_rel("attention backward dv (cache layout) vs finite differences", dv, num, cache_n, 1e-5);
-    dev_free(q), dev_free(kc), dev_free(vc), dev_free(k_new), dev_free(v_new), dev_free(meta);
-    dev_free(gathered), dev_free(out), dev_free(lse), dev_free(g), dev_free(dq), dev_free(dk), dev_free(dv);
-    free(knd), free(qd_), free(kcd), free(vcd), free(gd), free(num);
+    dev_free(q), dev_free(kc), dev_free(vc), dev_free(meta);
+    dev_free(out), dev_free(lse), dev_free(g), dev_free(dq), dev_free(dk), dev_free(dv);
+    free(qd_), free(kcd), free(vcd), free(gd), free(num);
 }
 
 /* ---------- vocabulary distributions ---------- */
@@ -653,7 +687,7 @@ int main(void) {
     test_mixture();
     test_rmsnorm();
     test_swiglu();
-    test_rope();
+    test_qkv();
     test_attention();
     test_distributions();
     test_kl();

@@ -52,7 +52,7 @@ static void rope_inv_freq(const ModelConfig *c, double *inv_freq) {
 
 /* Size, in floats, of every buffer of a RunState; shared by init and runstate_bytes. */
 typedef struct {
-    size_t rope, cache, x, per_layer, acts, k_rows, xnf, last, logits, dcache, dmax;
+    size_t rope, cache, x, per_layer, acts, qkv, xnf, last, logits, dcache, grads;
 } RunSizes;
 
 static RunSizes run_sizes(const ModelConfig *c, RunShape s) {
@@ -63,26 +63,24 @@ static RunSizes run_sizes(const ModelConfig *c, RunShape s) {
     z.rope = (size_t)s.max_seq * (c->head_dim / 2);
     z.cache = L * s.n_slots * s.max_seq * kvd;
     z.x = (s.train ? L + 1 : 2) * R * d;
-    /* xn1, rstd1, q, att, lse, x_mid, xn2, rstd2, gate, up, hid */
-    z.per_layer = R * (d + 1 + qd + qd + nh + d + d + 1 + 3 * ff);
+    /* xn1, rstd1, q, att, lse, x_mid, xn2, rstd2, gate_up, hid */
+    z.per_layer = R * (d + 1 + qd + qd + nh + d + d + 1 + 2 * ff + ff);
     z.acts = layers_kept * z.per_layer;
-    z.k_rows = R * kvd;
+    z.qkv = R * (qd + 2 * kvd);
     z.xnf = R * d + R;
     z.last = (size_t)s.n_slots * d;
     z.logits = (s.last_rows_only ? (size_t)s.n_slots : R) * c->vocab_size;
     z.dcache = s.train ? (size_t)s.n_slots * s.max_seq * kvd : 0;
-    size_t widest = d > qd ? d : qd;
-    widest = widest > ff ? widest : ff;
-    z.dmax = s.train ? R * widest : 0;
+    /* dx, dxn, dq, datt, dqkv, dhid, dgate_up */
+    z.grads = s.train ? R * (d + d + qd + qd + (qd + 2 * kvd) + ff + 2 * ff) : 0;
     return z;
 }
 
 size_t runstate_bytes(const ModelConfig *c, RunShape s) {
     RunSizes z = run_sizes(c, s);
-    size_t floats = 2 * z.rope + 2 * z.cache + z.x + z.acts + 2 * z.k_rows + z.xnf + z.last +
-                    z.logits;
-    if (s.train) floats += 2 * z.dcache + 2 * z.k_rows + 9 * z.dmax;
-    return floats * sizeof(float) + (size_t)s.max_rows * 2 * sizeof(int);
+    size_t floats = 2 * z.rope + 2 * z.cache + z.x + z.acts + z.qkv + z.xnf + z.last + z.logits +
+                    2 * z.dcache + z.grads;
+    return floats * sizeof(float) + (size_t)s.max_rows * sizeof(int);
 }
 
 void runstate_init(RunState *rs, const ModelConfig *c, RunShape s) {
@@ -106,11 +104,9 @@ void runstate_init(RunState *rs, const ModelConfig *c, RunShape s) {
     rs->x_mid = F(keep * R * d);
     rs->xn2 = F(keep * R * d);
     rs->rstd2 = F(keep * R);
-    rs->gate = F(keep * R * ff);
-    rs->up = F(keep * R * ff);
+    rs->gate_up = F(keep * R * 2 * ff);
     rs->hid = F(keep * R * ff);
-    rs->k_rows = F(z.k_rows);
-    rs->v_rows = F(z.k_rows);
+    rs->qkv = F(z.qkv);
     rs->xnf = F(R * d);
     rs->rstdf = F(R);
     rs->last_rows = F(z.last);
@@ -118,20 +114,16 @@ void runstate_init(RunState *rs, const ModelConfig *c, RunShape s) {
     if (s.train) {
         rs->dk_cache = F(z.dcache);
         rs->dv_cache = F(z.dcache);
-        rs->dk_rows = F(z.k_rows);
-        rs->dv_rows = F(z.k_rows);
-        rs->dx = F(z.dmax);
-        rs->dtmp = F(z.dmax);
-        rs->dq = F(z.dmax);
-        rs->datt = F(z.dmax);
-        rs->dgate = F(z.dmax);
-        rs->dup = F(z.dmax);
-        rs->dhid = F(z.dmax);
-        rs->dxn = F(z.dmax);
+        rs->dx = F(R * d);
+        rs->dxn = F(R * d);
+        rs->dq = F(R * qd);
+        rs->datt = F(R * qd);
+        rs->dqkv = F(z.qkv);
+        rs->dhid = F(R * ff);
+        rs->dgate_up = F(R * 2 * ff);
     }
 #undef F
     rs->d_tokens = dev_alloc(R * sizeof(int));
-    rs->d_pos = dev_alloc(R * sizeof(int));
     rs->d_meta = dev_alloc((size_t)4 * s.n_slots * sizeof(int));
     rs->host_tokens = xcalloc(R, sizeof(int));
     rs->host_meta = xcalloc((size_t)4 * s.n_slots, sizeof(int));
@@ -157,14 +149,12 @@ void runstate_init(RunState *rs, const ModelConfig *c, RunShape s) {
 void runstate_free(RunState *rs) {
     float *bufs[] = {rs->rope_cos, rs->rope_sin, rs->k_cache, rs->v_cache, rs->x, rs->xn1,
                      rs->rstd1, rs->q, rs->att, rs->lse, rs->x_mid, rs->xn2, rs->rstd2,
-                     rs->gate, rs->up, rs->hid, rs->k_rows, rs->v_rows, rs->xnf, rs->rstdf,
-                     rs->last_rows, rs->logits, rs->dk_cache, rs->dv_cache, rs->dk_rows,
-                     rs->dv_rows, rs->dx, rs->dtmp, rs->dq, rs->datt, rs->dgate, rs->dup,
-                     rs->dhid, rs->dxn};
+                     rs->gate_up, rs->hid, rs->qkv, rs->xnf, rs->rstdf, rs->last_rows,
+                     rs->logits, rs->dk_cache, rs->dv_cache, rs->dx, rs->dxn, rs->dq, rs->datt,
+                     rs->dqkv, rs->dhid, rs->dgate_up};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) dev_free(bufs[i]);
     dev_free(rs->d_tokens);
-    dev_free(rs->d_pos);
     dev_free(rs->d_meta);
     free(rs->host_tokens);
     free(rs->host_meta);
@@ -173,7 +163,7 @@ void runstate_free(RunState *rs) {
 
 /* Per-layer activation views: layer l's slice when training, the single slice otherwise. */
 typedef struct {
-    float *x_in, *x_out, *xn1, *rstd1, *q, *att, *lse, *x_mid, *xn2, *rstd2, *gate, *up, *hid;
+    float *x_in, *x_out, *xn1, *rstd1, *q, *att, *lse, *x_mid, *xn2, *rstd2, *gate_up, *hid;
     float *k_cache, *v_cache;
 } LayerActs;
 
@@ -195,8 +185,7 @@ static LayerActs layer_acts(const ModelConfig *c, const RunState *rs, int l) {
         .x_mid = rs->x_mid + a * R * d,
         .xn2 = rs->xn2 + a * R * d,
         .rstd2 = rs->rstd2 + a * R,
-        .gate = rs->gate + a * R * ff,
-        .up = rs->up + a * R * ff,
+        .gate_up = rs->gate_up + a * R * 2 * ff,
         .hid = rs->hid + a * R * ff,
         .k_cache = rs->k_cache + cache,
         .v_cache = rs->v_cache + cache,
@@ -225,9 +214,6 @@ static int prepare_batch(const Model *m, RunState *rs, const ForwardInput *in) {
         rows += in->len[i];
     }
     CHECK(rows <= s.max_rows);
-    int *pos = xmalloc((size_t)rows * sizeof(int));
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < len[i]; j++) pos[row0[i] + j] = start[i] + j;
     for (int r = 0; r < rows; r++) {
         int t = in->tokens[r];
         CHECK(t < m->cfg.vocab_size);
@@ -235,9 +221,7 @@ static int prepare_batch(const Model *m, RunState *rs, const ForwardInput *in) {
         rs->host_tokens[r] = t;
     }
     dev_upload(rs->d_tokens, rs->host_tokens, (size_t)rows * sizeof(int));
-    dev_upload(rs->d_pos, pos, (size_t)rows * sizeof(int));
     dev_upload(rs->d_meta, meta, (size_t)4 * n * sizeof(int));
-    free(pos);
     rs->batch = (AttnBatch){
         .n_seq = n,
         .max_seq = s.max_seq,
@@ -257,7 +241,7 @@ static int prepare_batch(const Model *m, RunState *rs, const ForwardInput *in) {
 
 int model_forward(const Model *m, RunState *rs, const ForwardInput *in, int logits_last_only) {
     const ModelConfig *c = &m->cfg;
-    const int d = c->dim, qd = cfg_q_dim(c), kvd = cfg_kv_dim(c), ff = c->hidden_dim;
+    const int d = c->dim, qd = cfg_q_dim(c), qkvd = qd + 2 * cfg_kv_dim(c), ff = c->hidden_dim;
     const int hs = c->head_dim, V = c->vocab_size;
     const float *P = m->params;
     CHECK(logits_last_only || !rs->shape.last_rows_only);
@@ -284,22 +268,17 @@ int model_forward(const Model *m, RunState *rs, const ForwardInput *in, int logi
         LayerActs A = layer_acts(c, rs, l);
         /* attention block */
         op_rmsnorm_forward(A.xn1, A.rstd1, A.x_in, P + w->attn_norm, T, d, c->norm_eps);
-        op_linear_forward(A.q, A.xn1, P + w->wq, bias_or_null(m, w->bq), T, d, qd);
-        op_linear_forward(rs->k_rows, A.xn1, P + w->wk, bias_or_null(m, w->bk), T, d, kvd);
-        op_linear_forward(rs->v_rows, A.xn1, P + w->wv, bias_or_null(m, w->bv), T, d, kvd);
-        op_rope_forward(A.q, rs->d_pos, rs->rope_cos, rs->rope_sin, T, c->n_heads, hs);
-        op_rope_forward(rs->k_rows, rs->d_pos, rs->rope_cos, rs->rope_sin, T, c->n_kv_heads, hs);
-        op_kv_store(A.k_cache, rs->k_rows, b, kvd);
-        op_kv_store(A.v_cache, rs->v_rows, b, kvd);
+        op_linear_forward(rs->qkv, A.xn1, P + w->wq, bias_or_null(m, w->bq), T, d, qkvd);
+        op_qkv_forward(A.q, A.k_cache, A.v_cache, rs->qkv, rs->rope_cos, rs->rope_sin, b, c->n_heads,
+                       c->n_kv_heads, hs);
         op_attention_forward(A.att, A.lse, A.q, A.k_cache, A.v_cache, b, c->n_heads,
                              c->n_kv_heads, hs);
         op_linear_forward(A.x_mid, A.att, P + w->wo, NULL, T, qd, d);
         op_add(A.x_mid, A.x_in, (size_t)T * d);
         /* feed-forward block */
         op_rmsnorm_forward(A.xn2, A.rstd2, A.x_mid, P + w->ffn_norm, T, d, c->norm_eps);
-        op_linear_forward(A.gate, A.xn2, P + w->w_gate, NULL, T, d, ff);
-        op_linear_forward(A.up, A.xn2, P + w->w_up, NULL, T, d, ff);
-        op_swiglu_forward(A.hid, A.gate, A.up, (size_t)T * ff);
+        op_linear_forward(A.gate_up, A.xn2, P + w->w_gate, NULL, T, d, 2 * ff);
+        op_swiglu_forward(A.hid, A.gate_up, T, ff);
         op_linear_forward(A.x_out, A.hid, P + w->w_down, NULL, T, ff, d);
         op_add(A.x_out, A.x_mid, (size_t)T * d);
     }
@@ -321,7 +300,8 @@ int model_forward(const Model *m, RunState *rs, const ForwardInput *in, int logi
 
 void model_backward(const Model *m, RunState *rs, const float *dlogits, float *grads) {
     const ModelConfig *c = &m->cfg;
-    const int d = c->dim, qd = cfg_q_dim(c), kvd = cfg_kv_dim(c), ff = c->hidden_dim;
+    const int d = c->dim, qd = cfg_q_dim(c), kvd = cfg_kv_dim(c), qkvd = qd + 2 * kvd;
+    const int ff = c->hidden_dim;
     const int hs = c->head_dim, V = c->vocab_size, T = rs->trained_rows;
     const float *P = m->params;
     const AttnBatch *b = &rs->batch;
@@ -342,9 +322,8 @@ void model_backward(const Model *m, RunState *rs, const float *dlogits, float *g
         LayerActs A = layer_acts(c, rs, l);
         /* feed-forward block: x_out = x_mid + down(swiglu(gate, up)) */
         op_linear_backward(rs->dhid, G + w->w_down, NULL, dx, A.hid, P + w->w_down, T, ff, d, 0);
-        op_swiglu_backward(rs->dgate, rs->dup, rs->dhid, A.gate, A.up, (size_t)T * ff);
-        op_linear_backward(dxn, G + w->w_gate, NULL, rs->dgate, A.xn2, P + w->w_gate, T, d, ff, 0);
-        op_linear_backward(dxn, G + w->w_up, NULL, rs->dup, A.xn2, P + w->w_up, T, d, ff, 1);
+        op_swiglu_backward(rs->dgate_up, rs->dhid, A.gate_up, T, ff);
+        op_linear_backward(dxn, G + w->w_gate, NULL, rs->dgate_up, A.xn2, P + w->w_gate, T, d, 2 * ff, 0);
         op_rmsnorm_backward(dx, G + w->ffn_norm, dxn, A.x_mid, P + w->ffn_norm, A.rstd2, T, d);
         /* attention block: x_mid = x_in + o_proj(attention(q, k, v)) */
         op_linear_backward(rs->datt, G + w->wo, NULL, dx, A.att, P + w->wo, T, qd, d, 0);
@@ -353,16 +332,10 @@ void model_backward(const Model *m, RunState *rs, const float *dlogits, float *g
         dev_zero(rs->dv_cache, dcache);
         op_attention_backward(rs->dq, rs->dk_cache, rs->dv_cache, rs->datt, A.att, A.lse, A.q,
                               A.k_cache, A.v_cache, b, c->n_heads, c->n_kv_heads, hs);
-        op_kv_gather(rs->dk_rows, rs->dk_cache, b, kvd);
-        op_kv_gather(rs->dv_rows, rs->dv_cache, b, kvd);
-        op_rope_backward(rs->dq, rs->d_pos, rs->rope_cos, rs->rope_sin, T, c->n_heads, hs);
-        op_rope_backward(rs->dk_rows, rs->d_pos, rs->rope_cos, rs->rope_sin, T, c->n_kv_heads, hs);
-        float *gbq = w->bq == PARAM_NONE ? NULL : G + w->bq;
-        float *gbk = w->bk == PARAM_NONE ? NULL : G + w->bk;
-        float *gbv = w->bv == PARAM_NONE ? NULL : G + w->bv;
-        op_linear_backward(dxn, G + w->wq, gbq, rs->dq, A.xn1, P + w->wq, T, d, qd, 0);
-        op_linear_backward(dxn, G + w->wk, gbk, rs->dk_rows, A.xn1, P + w->wk, T, d, kvd, 1);
-        op_linear_backward(dxn, G + w->wv, gbv, rs->dv_rows, A.xn1, P + w->wv, T, d, kvd, 1);
+        op_qkv_backward(rs->dqkv, rs->dq, rs->dk_cache, rs->dv_cache, rs->rope_cos, rs->rope_sin, b,
+                        c->n_heads, c->n_kv_heads, hs);
+        float *gbqkv = w->bq == PARAM_NONE ? NULL : G + w->bq;
+        op_linear_backward(dxn, G + w->wq, gbqkv, rs->dqkv, A.xn1, P + w->wq, T, d, qkvd, 0);
         op_rmsnorm_backward(dx, G + w->attn_norm, dxn, A.x_in, P + w->attn_norm, A.rstd1, T, d);
     }
     op_embed_backward(G + m->off.embed, dx, rs->d_tokens, T, d);

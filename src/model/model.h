@@ -51,19 +51,19 @@ typedef struct {
     float *k_cache, *v_cache;
     /* activations; with train every layer has its own copy (stride *_stride) */
     float *x;     /* residual stream at each layer input, [n_layers + 1][rows][d] with train */
-    float *xn1, *rstd1, *q, *att, *lse, *x_mid, *xn2, *rstd2, *gate, *up, *hid;
-    float *k_rows, *v_rows; /* [rows][kv_dim] new keys/values before they enter the cache */
+    float *xn1, *rstd1, *q, *att, *lse, *x_mid, *xn2, *rstd2, *hid;
+    float *gate_up;         /* [rows][2 hidden_dim] the stacked gate/up projection */
+    float *qkv;             /* [rows][q_dim + 2 kv_dim] the stacked q/k/v projection, before RoPE */
     float *xnf, *rstdf;     /* final norm */
     float *last_rows;       /* [n_slots][d] last row of each sequence (logits_last_only) */
     float *logits;          /* [rows][V] */
-    int *d_tokens, *d_pos, *d_meta;
+    int *d_tokens, *d_meta;
     int *host_tokens, *host_meta;
     AttnBatch batch;
     int rows;               /* rows of the last forward */
     int trained_rows;       /* rows the last training forward stored, for backward */
     /* backward scratch */
-    float *dx, *dtmp, *dq, *dk_rows, *dv_rows, *dk_cache, *dv_cache, *datt, *dgate, *dup,
-        *dhid, *dxn;
+    float *dx, *dxn, *dq, *datt, *dqkv, *dk_cache, *dv_cache, *dhid, *dgate_up;
 } RunState;
 
 void runstate_init(RunState *rs, const ModelConfig *cfg, RunShape shape);

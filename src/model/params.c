@@ -44,15 +44,20 @@ void param_layout_build(ParamLayout *layout, ParamOffsets *off, const ModelConfi
         lo->field = add_tensor(&b, name, rows, cols);                             \
     } while (0)
         LAYER_TENSOR(attn_norm, "input_layernorm.weight", d, 0);
+        /* q, k, v weights back to back, then their biases back to back: each stack is
+         * one [q + 2 kv, d] matrix (one GEMM) and one [q + 2 kv] bias */
         LAYER_TENSOR(wq, "self_attn.q_proj.weight", q, d);
-        lo->bq = lo->bk = lo->bv = PARAM_NONE;
-        if (c->qkv_bias) LAYER_TENSOR(bq, "self_attn.q_proj.bias", q, 0);
         LAYER_TENSOR(wk, "self_attn.k_proj.weight", kv, d);
-        if (c->qkv_bias) LAYER_TENSOR(bk, "self_attn.k_proj.bias", kv, 0);
         LAYER_TENSOR(wv, "self_attn.v_proj.weight", kv, d);
-        if (c->qkv_bias) LAYER_TENSOR(bv, "self_attn.v_proj.bias", kv, 0);
+        lo->bq = lo->bk = lo->bv = PARAM_NONE;
+        if (c->qkv_bias) {
+            LAYER_TENSOR(bq, "self_attn.q_proj.bias", q, 0);
+            LAYER_TENSOR(bk, "self_attn.k_proj.bias", kv, 0);
+            LAYER_TENSOR(bv, "self_attn.v_proj.bias", kv, 0);
+        }
         LAYER_TENSOR(wo, "self_attn.o_proj.weight", d, q);
         LAYER_TENSOR(ffn_norm, "post_attention_layernorm.weight", d, 0);
+        /* gate then up: one [2 ff, d] matrix */
         LAYER_TENSOR(w_gate, "mlp.gate_proj.weight", ff, d);
         LAYER_TENSOR(w_up, "mlp.up_proj.weight", ff, d);
         LAYER_TENSOR(w_down, "mlp.down_proj.weight", d, ff);

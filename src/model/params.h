@@ -1,10 +1,14 @@
 /* params.h — the layout of all model parameters in one contiguous fp32 buffer.
  *
  * The order is Hugging Face's module order: embed_tokens, then per layer
- * input_layernorm, q/k/v (+bias for Qwen2), o_proj, post_attention_layernorm,
- * gate/up/down, then model.norm and (untied only) lm_head. Weights keep PyTorch's
- * [out_features, in_features] row-major shape, so a tensor's bytes in safetensors
- * and in the buffer are identical. Gradients and AdamW moments use the same layout.
+ * input_layernorm, q/k/v weights, then (Qwen2 only) q/k/v biases, o_proj,
+ * post_attention_layernorm, gate/up/down, then model.norm and (untied only) lm_head.
+ * Weights keep PyTorch's [out_features, in_features] row-major shape, so a tensor's
+ * bytes in safetensors and in the buffer are identical. Gradients and AdamW moments use
+ * the same layout.
+ * Two stacks are contiguous on purpose, so that one GEMM serves each: wq, wk, wv form
+ * one [q_dim + 2 kv_dim, d] matrix (and bq, bk, bv one bias), and w_gate, w_up one
+ * [2 hidden_dim, d] matrix. Files name tensors, never offsets, so the order is free.
  * Must not: allocate device memory or know about files.
  */
 #ifndef SOFTCOT_MODEL_PARAMS_H
@@ -31,7 +35,8 @@ typedef struct {
 } ParamLayout;
 
 /* Per-layer offsets into the buffer (in floats), for the forward/backward code.
- * Bias offsets are (size_t)-1 when the architecture has none. */
+ * Bias offsets are (size_t)-1 when the architecture has none. wq starts the stacked
+ * q/k/v matrix and bq its bias; w_gate starts the stacked gate/up matrix. */
 typedef struct {
     size_t attn_norm, wq, bq, wk, bk, wv, bv, wo, ffn_norm, w_gate, w_up, w_down;
 } LayerOffsets;

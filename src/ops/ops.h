@@ -111,18 +111,11 @@ void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w,
 /* dx (+)= ...; dw += ... (dx accumulates: it is the residual stream gradient). */
 void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
                          const float *rstd, int T, int d);
-/* h = silu(gate) * up */
-void op_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
-void op_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
-                        const float *up, size_t n);
-
-/* ---- rotary position embedding (Hugging Face half-split convention) ---- */
-/* x[T, n_heads, hs] rotated in place by angle pos[t] * inv_freq[i]; the tables hold
- * cos/sin for every position < max_pos: cos_tab[pos * hs/2 + i]. */
-void op_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T,
-                     int n_heads, int hs);
-void op_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab,
-                      int T, int n_heads, int hs); /* in place: rotate by -angle */
+/* SwiGLU on the packed output of the stacked gate/up projection: gate_up is [T, 2 ff],
+ * gate in columns 0..ff-1 and up in ff..2ff-1 of each row. h[T, ff] = silu(gate) * up. */
+void op_swiglu_forward(float *h, const float *gate_up, int T, int ff);
+/* dgate_up[T, 2 ff] = d/d(gate, up) of sum(dh * h) (overwrite). */
+void op_swiglu_backward(float *dgate_up, const float *dh, const float *gate_up, int T, int ff);
 
 /* ---- causal attention with GQA over a KV cache ----
  * A batch is n_seq sequences; sequence s owns cache slot slot[s], already holds start[s]
@@ -136,10 +129,20 @@ typedef struct {
     const int *d_slot, *d_start, *d_len, *d_row0;
 } AttnBatch;
 
-/* cache[slot, start+j, :] = kv[row0+j, :] for every new row. */
-void op_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim);
-/* kv[row0+j, :] = cache[slot, start+j, :] (used to collect dK/dV per row). */
-void op_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim);
+/* The packed output of the stacked q/k/v projection: qkv is [T, (n_heads + 2 n_kv_heads) * hs],
+ * each row q (n_heads heads), then k, then v (n_kv_heads heads each).
+ * Rotary position embedding uses Hugging Face's half-split convention: row j of sequence s
+ * is at position p = start[s] + j and rotates pair (i, i + hs/2) of every head by angle
+ * p * inv_freq[i]; the tables hold cos_tab[p * hs/2 + i] for every position < max_seq.
+ * Forward: q[T, n_heads*hs] = rope(q part); k_cache[slot, p] = rope(k part);
+ * v_cache[slot, p] = v part. */
+void op_qkv_forward(float *q, float *k_cache, float *v_cache, const float *qkv, const float *cos_tab,
+                    const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads, int hs);
+/* Backward of op_qkv_forward (overwrites dqkv): the q part is dq rotated back, the k and v
+ * parts are the rows' entries of dk_cache (rotated back) and dv_cache. */
+void op_qkv_backward(float *dqkv, const float *dq, const float *dk_cache, const float *dv_cache,
+                     const float *cos_tab, const float *sin_tab, const AttnBatch *b, int n_heads,
+                     int n_kv_heads, int hs);
 /* out[T, nh*hs] = softmax(q k^T / sqrt(hs), causal) v, using cached k/v of positions
  * 0..pos; lse[T, nh] saves each row's log-sum-exp so backward can recompute the softmax. */
 void op_attention_forward(float *out, float *lse, const float *q, const float *k_cache,

@@ -44,12 +44,10 @@ typedef struct {
     void (*embed_backward)(float *dE, const float *dout, const int *tokens, int T, int d);
     void (*rmsnorm_forward)(float *out, float *rstd, const float *x, const float *w, int T, int d, float eps);
     void (*rmsnorm_backward)(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd, int T, int d);
-    void (*swiglu_forward)(float *h, const float *gate, const float *up, size_t n);
-    void (*swiglu_backward)(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n);
-    void (*rope_forward)(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs);
-    void (*rope_backward)(float *dx, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs);
-    void (*kv_store)(float *cache, const float *kv, const AttnBatch *b, int kv_dim);
-    void (*kv_gather)(float *kv, const float *cache, const AttnBatch *b, int kv_dim);
+    void (*swiglu_forward)(float *h, const float *gate_up, int T, int ff);
+    void (*swiglu_backward)(float *dgate_up, const float *dh, const float *gate_up, int T, int ff);
+    void (*qkv_forward)(float *q, float *k_cache, float *v_cache, const float *qkv, const float *cos_tab, const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads, int hs);
+    void (*qkv_backward)(float *dqkv, const float *dq, const float *dk_cache, const float *dv_cache, const float *cos_tab, const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads, int hs);
     void (*attention_forward)(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs);
     void (*attention_backward)(float *dq, float *dk_cache, float *dv_cache, const float *dout, const float *out, const float *lse, const float *q, const float *k_cache, const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs);
     void (*softmax_forward)(float *p, const float *z, int rows, int V, float inv_temp);

@@ -135,61 +135,73 @@ static void cpu_rmsnorm_backward(float *dx, float *dw, const float *dout, const 
     }
 }
 
-static void cpu_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        h[i] = g / (1.0f + vexpf(-g)) * up[i];
-    }
-}
-
-static void cpu_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
-                        const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i], s = 1.0f / (1.0f + vexpf(-g));
-        float silu = g * s;
-        dup[i] = dh[i] * silu;
-        dgate[i] = dh[i] * up[i] * s * (1.0f + g * (1.0f - s));
-    }
-}
-
-static void rope_rotate(float *x, const int *pos, const float *cos_tab, const float *sin_tab,
-                        int T, int n_heads, int hs, float dir) {
-    const int half = hs / 2;
+static void cpu_swiglu_forward(float *h, const float *gate_up, int T, int ff) {
     for (int t = 0; t < T; t++) {
-        const float *c = cos_tab + (size_t)pos[t] * half, *s = sin_tab + (size_t)pos[t] * half;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = x + ((size_t)t * n_heads + h) * hs;
-            for (int i = 0; i < half; i++) {
-                float a = v[i], b = v[i + half], sn = dir * s[i];
-                v[i] = a * c[i] - b * sn;
-                v[i + half] = b * c[i] + a * sn;
-            }
+        const float *gate = gate_up + (size_t)t * 2 * ff, *up = gate + ff;
+        float *ht = h + (size_t)t * ff;
+        for (int i = 0; i < ff; i++) {
+            float g = gate[i];
+            ht[i] = g / (1.0f + vexpf(-g)) * up[i];
         }
     }
 }
 
-static void cpu_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T,
-                     int n_heads, int hs) {
-    rope_rotate(x, pos, cos_tab, sin_tab, T, n_heads, hs, 1.0f);
+static void cpu_swiglu_backward(float *dgate_up, const float *dh, const float *gate_up, int T, int ff) {
+    for (int t = 0; t < T; t++) {
+        const float *gate = gate_up + (size_t)t * 2 * ff, *up = gate + ff, *dht = dh + (size_t)t * ff;
+        float *dgate = dgate_up + (size_t)t * 2 * ff, *dup = dgate + ff;
+        for (int i = 0; i < ff; i++) {
+            float g = gate[i], s = 1.0f / (1.0f + vexpf(-g));
+            float silu = g * s;
+            dup[i] = dht[i] * silu;
+            dgate[i] = dht[i] * up[i] * s * (1.0f + g * (1.0f - s));
+        }
+    }
 }
 
-static void cpu_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab,
-                      int T, int n_heads, int hs) {
-    rope_rotate(dx, pos, cos_tab, sin_tab, T, n_heads, hs, -1.0f);
+/* dst = src with every head's pairs (i, i + hs/2) rotated by dir * angle; dst may be src. */
+static void rope_heads(float *dst, const float *src, const float *cos_p, const float *sin_p, int n_heads, int hs,
+                       float dir) {
+    const int half = hs / 2;
+    for (int h = 0; h < n_heads; h++) {
+        const float *x = src + (size_t)h * hs;
+        float *y = dst + (size_t)h * hs;
+        for (int i = 0; i < half; i++) {
+            float a = x[i], b = x[i + half], sn = dir * sin_p[i];
+            y[i] = a * cos_p[i] - b * sn;
+            y[i + half] = b * cos_p[i] + a * sn;
+        }
+    }
 }
 
-static void cpu_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) {
+static void cpu_qkv_forward(float *q, float *k_cache, float *v_cache, const float *qkv, const float *cos_tab,
+                            const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) {
+    const int qd = n_heads * hs, kvd = n_kv_heads * hs, width = qd + 2 * kvd, half = hs / 2;
     for (int s = 0; s < b->n_seq; s++)
-        memcpy(cache + ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kv_dim,
-               kv + (size_t)b->host_row0[s] * kv_dim,
-               (size_t)b->host_len[s] * kv_dim * sizeof(float));
+        for (int j = 0; j < b->host_len[s]; j++) {
+            const size_t r = (size_t)b->host_row0[s] + j, p = (size_t)b->host_start[s] + j;
+            const size_t cached = ((size_t)b->host_slot[s] * b->max_seq + p) * kvd;
+            const float *row = qkv + r * width, *c = cos_tab + p * half, *sn = sin_tab + p * half;
+            rope_heads(q + r * qd, row, c, sn, n_heads, hs, 1.0f);
+            rope_heads(k_cache + cached, row + qd, c, sn, n_kv_heads, hs, 1.0f);
+            memcpy(v_cache + cached, row + qd + kvd, (size_t)kvd * sizeof(float));
+        }
 }
 
-static void cpu_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) {
+static void cpu_qkv_backward(float *dqkv, const float *dq, const float *dk_cache, const float *dv_cache,
+                             const float *cos_tab, const float *sin_tab, const AttnBatch *b, int n_heads,
+                             int n_kv_heads, int hs) {
+    const int qd = n_heads * hs, kvd = n_kv_heads * hs, width = qd + 2 * kvd, half = hs / 2;
     for (int s = 0; s < b->n_seq; s++)
-        memcpy(kv + (size_t)b->host_row0[s] * kv_dim,
-               cache + ((size_t)b->host_slot[s] * b->max_seq + b->host_start[s]) * kv_dim,
-               (size_t)b->host_len[s] * kv_dim * sizeof(float));
+        for (int j = 0; j < b->host_len[s]; j++) {
+            const size_t r = (size_t)b->host_row0[s] + j, p = (size_t)b->host_start[s] + j;
+            const size_t cached = ((size_t)b->host_slot[s] * b->max_seq + p) * kvd;
+            float *row = dqkv + r * width;
+            const float *c = cos_tab + p * half, *sn = sin_tab + p * half;
+            rope_heads(row, dq + r * qd, c, sn, n_heads, hs, -1.0f);
+            rope_heads(row + qd, dk_cache + cached, c, sn, n_kv_heads, hs, -1.0f);
+            memcpy(row + qd + kvd, dv_cache + cached, (size_t)kvd * sizeof(float));
+        }
 }
 
 /* Rows are processed in blocks so each block only multiplies against the keys it can see:
@@ -527,10 +539,8 @@ const OpsBackend ops_backend_cpu = {
     .rmsnorm_backward = cpu_rmsnorm_backward,
     .swiglu_forward = cpu_swiglu_forward,
     .swiglu_backward = cpu_swiglu_backward,
-    .rope_forward = cpu_rope_forward,
-    .rope_backward = cpu_rope_backward,
-    .kv_store = cpu_kv_store,
-    .kv_gather = cpu_kv_gather,
+    .qkv_forward = cpu_qkv_forward,
+    .qkv_backward = cpu_qkv_backward,
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
     .softmax_forward = cpu_softmax_forward,

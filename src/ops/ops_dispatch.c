@@ -33,10 +33,8 @@ enum {
     P_op_rmsnorm_backward,
     P_op_swiglu_forward,
     P_op_swiglu_backward,
-    P_op_rope_forward,
-    P_op_rope_backward,
-    P_op_kv_store,
-    P_op_kv_gather,
+    P_op_qkv_forward,
+    P_op_qkv_backward,
     P_op_attention_forward,
     P_op_attention_backward,
     P_op_softmax_forward,
@@ -72,10 +70,8 @@ static const char *const PROF_NAMES[P_COUNT] = {
     "op_rmsnorm_backward",
     "op_swiglu_forward",
     "op_swiglu_backward",
-    "op_rope_forward",
-    "op_rope_backward",
-    "op_kv_store",
-    "op_kv_gather",
+    "op_qkv_forward",
+    "op_qkv_backward",
     "op_attention_forward",
     "op_attention_backward",
     "op_softmax_forward",
@@ -200,12 +196,10 @@ void op_embed_forward(float *out, const int *tokens, const float *vectors, const
 void op_embed_backward(float *dE, const float *dout, const int *tokens, int T, int d) { TIMED(P_op_embed_backward, backend->embed_backward(dE, dout, tokens, T, d)); }
 void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d, float eps) { TIMED(P_op_rmsnorm_forward, backend->rmsnorm_forward(out, rstd, x, w, T, d, eps)); }
 void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd, int T, int d) { TIMED(P_op_rmsnorm_backward, backend->rmsnorm_backward(dx, dw, dout, x, w, rstd, T, d)); }
-void op_swiglu_forward(float *h, const float *gate, const float *up, size_t n) { TIMED(P_op_swiglu_forward, backend->swiglu_forward(h, gate, up, n)); }
-void op_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n) { TIMED(P_op_swiglu_backward, backend->swiglu_backward(dgate, dup, dh, gate, up, n)); }
-void op_rope_forward(float *x, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs) { TIMED(P_op_rope_forward, backend->rope_forward(x, pos, cos_tab, sin_tab, T, n_heads, hs)); }
-void op_rope_backward(float *dx, const int *pos, const float *cos_tab, const float *sin_tab, int T, int n_heads, int hs) { TIMED(P_op_rope_backward, backend->rope_backward(dx, pos, cos_tab, sin_tab, T, n_heads, hs)); }
-void op_kv_store(float *cache, const float *kv, const AttnBatch *b, int kv_dim) { TIMED(P_op_kv_store, backend->kv_store(cache, kv, b, kv_dim)); }
-void op_kv_gather(float *kv, const float *cache, const AttnBatch *b, int kv_dim) { TIMED(P_op_kv_gather, backend->kv_gather(kv, cache, b, kv_dim)); }
+void op_swiglu_forward(float *h, const float *gate_up, int T, int ff) { TIMED(P_op_swiglu_forward, backend->swiglu_forward(h, gate_up, T, ff)); }
+void op_swiglu_backward(float *dgate_up, const float *dh, const float *gate_up, int T, int ff) { TIMED(P_op_swiglu_backward, backend->swiglu_backward(dgate_up, dh, gate_up, T, ff)); }
+void op_qkv_forward(float *q, float *k_cache, float *v_cache, const float *qkv, const float *cos_tab, const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) { TIMED(P_op_qkv_forward, backend->qkv_forward(q, k_cache, v_cache, qkv, cos_tab, sin_tab, b, n_heads, n_kv_heads, hs)); }
+void op_qkv_backward(float *dqkv, const float *dq, const float *dk_cache, const float *dv_cache, const float *cos_tab, const float *sin_tab, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) { TIMED(P_op_qkv_backward, backend->qkv_backward(dqkv, dq, dk_cache, dv_cache, cos_tab, sin_tab, b, n_heads, n_kv_heads, hs)); }
 void op_attention_forward(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) { TIMED(P_op_attention_forward, backend->attention_forward(out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs)); }
 void op_attention_backward(float *dq, float *dk_cache, float *dv_cache, const float *dout, const float *out, const float *lse, const float *q, const float *k_cache, const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs) { TIMED(P_op_attention_backward, backend->attention_backward(dq, dk_cache, dv_cache, dout, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs)); }
 void op_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp) { TIMED(P_op_softmax_forward, backend->softmax_forward(p, z, rows, V, inv_temp)); }
