@@ -42,6 +42,10 @@ void *cuda_scratch(int slot, size_t bytes);
 /* bf16 cache of GEMM operands (ops_cuda.cu): invalidates cached copies that overlap a
  * range an op is about to write. Every op that writes device memory calls it. */
 void cuda_wrote(const void *p, size_t bytes);
+/* For a kernel that writes a GEMM operand dst[n] and, in the same pass, its bf16 copy:
+ * the copy's cache buffer, marked current (NULL in fp32 mode). Call after cuda_wrote;
+ * the kernel must write __float2bfloat16_rn of all n values. */
+__nv_bfloat16 *cuda_bf16_alongside(const float *dst, size_t n);
 
 static inline unsigned ceil_div(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 

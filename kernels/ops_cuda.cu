@@ -201,50 +201,71 @@ static unsigned grid_for(size_t n, unsigned block) {
     return (unsigned)(g < 65535u * 8u ? (g ? g : 1) : 65535u * 8u);
 }
 
-static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
+/* The cache entry of operand (src, n), found or made (evicting least recently used copies
+ * beyond the budget); *hit says whether it already holds src's current content. */
+static Bf16Entry *bf16_entry(const float *src, size_t n, int *hit) {
     bf16_clock++;
-    Bf16Entry *slot = NULL;
+    *hit = 0;
     for (int i = 0; i < bf16_n_entries; i++) {
         Bf16Entry *e = &bf16_entries[i];
         if (e->src == src && e->n == n) {
             e->last_use = bf16_clock;
             if (capturing) e->pinned_epoch = graph_epoch;
-            if (e->valid) {
-                /* content converted before this recording began: replays depend on it */
-                if (capturing && e->converted_capture != capture_id) e->read_cached_epoch = graph_epoch;
-                return e->bf;
-            }
-            slot = e; /* same operand, stale: refresh in place */
-            break;
+            *hit = e->valid;
+            return e; /* stale or not, the same operand reuses its buffer */
         }
     }
-    if (!slot) {
-        /* evict least recently used copies until the new one fits the budget */
-        while (bf16_n_entries > 0 &&
-               (bf16_bytes + n * sizeof(__nv_bfloat16) > bf16_budget || bf16_n_entries == BF16_MAX_ENTRIES)) {
-            int lru = 0;
-            for (int i = 1; i < bf16_n_entries; i++)
-                if (bf16_entries[i].last_use < bf16_entries[lru].last_use) lru = i;
-            bf16_release(&bf16_entries[lru]);
-        }
-        slot = &bf16_entries[bf16_n_entries++];
-        slot->src = src;
-        slot->n = n;
-        slot->cap = n;
-        slot->last_use = bf16_clock;
-        slot->pinned_epoch = capturing ? graph_epoch : 0;
-        slot->read_cached_epoch = 0;
-        slot->converted_capture = 0;
-        if (cudaMalloc(&slot->bf, n * sizeof(__nv_bfloat16)) != cudaSuccess)
-            fatal_at(__FILE__, __LINE__, "out of GPU memory for a bf16 operand copy of %zu values", n);
-        bf16_bytes += n * sizeof(__nv_bfloat16);
-        note_alloc(n * sizeof(__nv_bfloat16));
+    while (bf16_n_entries > 0 &&
+           (bf16_bytes + n * sizeof(__nv_bfloat16) > bf16_budget || bf16_n_entries == BF16_MAX_ENTRIES)) {
+        int lru = 0;
+        for (int i = 1; i < bf16_n_entries; i++)
+            if (bf16_entries[i].last_use < bf16_entries[lru].last_use) lru = i;
+        bf16_release(&bf16_entries[lru]);
     }
-    to_bf16_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(slot->bf, src, n);
+    Bf16Entry *slot = &bf16_entries[bf16_n_entries++];
+    slot->src = src;
+    slot->n = n;
+    slot->cap = n;
+    slot->last_use = bf16_clock;
+    slot->pinned_epoch = capturing ? graph_epoch : 0;
+    slot->read_cached_epoch = 0;
+    slot->converted_capture = 0;
+    slot->valid = 0;
+    if (cudaMalloc(&slot->bf, n * sizeof(__nv_bfloat16)) != cudaSuccess)
+        fatal_at(__FILE__, __LINE__, "out of GPU memory for a bf16 operand copy of %zu values", n);
+    bf16_bytes += n * sizeof(__nv_bfloat16);
+    note_alloc(n * sizeof(__nv_bfloat16));
+    return slot;
+}
+
+static const __nv_bfloat16 *bf16_of(const float *src, size_t n) {
+    int hit;
+    Bf16Entry *e = bf16_entry(src, n, &hit);
+    if (hit) {
+        /* content converted before this recording began: replays depend on it */
+        if (capturing && e->converted_capture != capture_id) e->read_cached_epoch = graph_epoch;
+        return e->bf;
+    }
+    to_bf16_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(e->bf, src, n);
     launchCheck();
-    slot->valid = 1;
-    slot->converted_capture = capturing ? capture_id : 0;
-    return slot->bf;
+    e->valid = 1;
+    e->converted_capture = capturing ? capture_id : 0;
+    return e->bf;
+}
+
+/* A kernel that produces a GEMM operand (RMSNorm, SwiGLU, softmax output) writes its bf16
+ * copy in the same pass, which saves the conversion kernel and a read of the operand
+ * before the GEMM. This returns the copy's buffer for (dst, n), marked current, or NULL
+ * in fp32 mode. Call it after cuda_wrote(dst, ...) and before the launch; the kernel
+ * must then write __float2bfloat16_rn of every one of the n values it writes to dst,
+ * exactly what bf16_of would have converted. */
+__nv_bfloat16 *cuda_bf16_alongside(const float *dst, size_t n) {
+    if (cuda_precision != OPS_BF16 || n == 0) return NULL;
+    int hit;
+    Bf16Entry *e = bf16_entry(dst, n, &hit);
+    e->valid = 1;
+    e->converted_capture = capturing ? capture_id : 0;
+    return e->bf;
 }
 
 /* ---- dense algebra ---- */
@@ -415,7 +436,9 @@ static void cuda_embed_backward(float *dE, const float *dout, const int *tokens,
 
 /* ---- normalisation, activations ---- */
 
-__global__ void rmsnorm_forward_kernel(float *out, float *rstd, const float *x, const float *w, int d, float eps) {
+/* out_bf (bf16 mode): the GEMM operand copy of out, written in the same pass. */
+__global__ void rmsnorm_forward_kernel(float *out, __nv_bfloat16 *out_bf, float *rstd, const float *x, const float *w,
+                                       int d, float eps) {
     __shared__ float sh[32];
     const size_t row = blockIdx.x;
     const float *xr = x + row * d;
@@ -424,11 +447,15 @@ __global__ void rmsnorm_forward_kernel(float *out, float *rstd, const float *x, 
     ss = block_sum(ss, sh);
     const float r = 1.0f / sqrtf(ss / d + eps);
     if (threadIdx.x == 0) rstd[row] = r;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) out[row * d + i] = xr[i] * r * w[i];
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        const float y = xr[i] * r * w[i];
+        out[row * d + i] = y;
+        if (out_bf) out_bf[row * d + i] = __float2bfloat16_rn(y);
+    }
 }
 /* One warp per row: no block-wide barrier, eight rows per block. */
-__global__ void rmsnorm_forward_warp_kernel(float *out, float *rstd, const float *x, const float *w, int T, int d,
-                                            float eps) {
+__global__ void rmsnorm_forward_warp_kernel(float *out, __nv_bfloat16 *out_bf, float *rstd, const float *x,
+                                            const float *w, int T, int d, float eps) {
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= T) return;
     const float *xr = x + (size_t)row * d;
@@ -437,17 +464,22 @@ __global__ void rmsnorm_forward_warp_kernel(float *out, float *rstd, const float
     ss = warp_sum(ss);
     const float r = 1.0f / sqrtf(ss / d + eps);
     if (lane == 0) rstd[row] = r;
-    for (int i = lane; i < d; i += 32) out[(size_t)row * d + i] = xr[i] * r * w[i];
+    for (int i = lane; i < d; i += 32) {
+        const float y = xr[i] * r * w[i];
+        out[(size_t)row * d + i] = y;
+        if (out_bf) out_bf[(size_t)row * d + i] = __float2bfloat16_rn(y);
+    }
 }
 
 static void cuda_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int d, float eps) {
     if (!T) return;
     cuda_wrote(out, (size_t)T * d * sizeof(float));
     cuda_wrote(rstd, (size_t)T * sizeof(float));
+    __nv_bfloat16 *out_bf = cuda_bf16_alongside(out, (size_t)T * d); /* the next GEMM's operand */
     if (d <= 8192) {
-        rmsnorm_forward_warp_kernel<<<ceil_div(T, 8), 256, 0, cuda_stream>>>(out, rstd, x, w, T, d, eps);
+        rmsnorm_forward_warp_kernel<<<ceil_div(T, 8), 256, 0, cuda_stream>>>(out, out_bf, rstd, x, w, T, d, eps);
     } else {
-        rmsnorm_forward_kernel<<<T, 256, 0, cuda_stream>>>(out, rstd, x, w, d, eps);
+        rmsnorm_forward_kernel<<<T, 256, 0, cuda_stream>>>(out, out_bf, rstd, x, w, d, eps);
     }
     launchCheck();
 }
@@ -474,34 +506,45 @@ static void cuda_rmsnorm_backward(float *dx, float *dw, const float *dout, const
 }
 
 /* SwiGLU on the packed [T, 2 ff] output of the stacked gate/up GEMM. */
-__global__ void swiglu_forward_kernel(float *h, const float *gate_up, size_t n, int ff) {
+/* h_bf, dgate_up_bf (bf16 mode): the GEMM operand copies, written in the same pass. */
+__global__ void swiglu_forward_kernel(float *h, __nv_bfloat16 *h_bf, const float *gate_up, size_t n, int ff) {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
         const size_t g_at = (k / ff) * 2 * ff + k % ff;
-        const float g = gate_up[g_at];
-        h[k] = g / (1.0f + expf(-g)) * gate_up[g_at + ff];
+        const float g = gate_up[g_at], y = g / (1.0f + expf(-g)) * gate_up[g_at + ff];
+        h[k] = y;
+        if (h_bf) h_bf[k] = __float2bfloat16_rn(y);
     }
 }
 static void cuda_swiglu_forward(float *h, const float *gate_up, int T, int ff) {
     const size_t n = (size_t)T * ff;
     if (!n) return;
     cuda_wrote(h, n * sizeof(float));
-    swiglu_forward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(h, gate_up, n, ff);
+    __nv_bfloat16 *h_bf = cuda_bf16_alongside(h, n); /* the down projection's operand */
+    swiglu_forward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(h, h_bf, gate_up, n, ff);
     launchCheck();
 }
 
-__global__ void swiglu_backward_kernel(float *dgate_up, const float *dh, const float *gate_up, size_t n, int ff) {
+__global__ void swiglu_backward_kernel(float *dgate_up, __nv_bfloat16 *dgate_up_bf, const float *dh,
+                                       const float *gate_up, size_t n, int ff) {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
         const size_t g_at = (k / ff) * 2 * ff + k % ff;
         const float g = gate_up[g_at], u = gate_up[g_at + ff], s = 1.0f / (1.0f + expf(-g));
-        dgate_up[g_at + ff] = dh[k] * g * s;
-        dgate_up[g_at] = dh[k] * u * s * (1.0f + g * (1.0f - s));
+        const float d_up = dh[k] * g * s, d_gate = dh[k] * u * s * (1.0f + g * (1.0f - s));
+        dgate_up[g_at + ff] = d_up;
+        dgate_up[g_at] = d_gate;
+        if (dgate_up_bf) {
+            dgate_up_bf[g_at + ff] = __float2bfloat16_rn(d_up);
+            dgate_up_bf[g_at] = __float2bfloat16_rn(d_gate);
+        }
     }
 }
 static void cuda_swiglu_backward(float *dgate_up, const float *dh, const float *gate_up, int T, int ff) {
     const size_t n = (size_t)T * ff;
     if (!n) return;
     cuda_wrote(dgate_up, 2 * n * sizeof(float));
-    swiglu_backward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(dgate_up, dh, gate_up, n, ff);
+    /* the operand of both backward GEMMs of the gate/up projection */
+    __nv_bfloat16 *dgate_up_bf = cuda_bf16_alongside(dgate_up, 2 * n);
+    swiglu_backward_kernel<<<grid_for(n, 256), 256, 0, cuda_stream>>>(dgate_up, dgate_up_bf, dh, gate_up, n, ff);
     launchCheck();
 }
 

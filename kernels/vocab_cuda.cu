@@ -25,7 +25,8 @@ __device__ float row_max_of(const float *z, int V, float *sh) {
     return block_max(mx, sh);
 }
 
-__global__ void softmax_forward_kernel(float *p, const float *z, int V, float inv_temp) {
+/* p_bf (bf16 mode): the copy the soft mixture GEMM p E reads, written in the same pass. */
+__global__ void softmax_forward_kernel(float *p, __nv_bfloat16 *p_bf, const float *z, int V, float inv_temp) {
     __shared__ float sh[32];
     const size_t r = blockIdx.x;
     const float *zr = z + r * V;
@@ -38,12 +39,18 @@ __global__ void softmax_forward_kernel(float *p, const float *z, int V, float in
         acc += e;
     }
     const float inv = 1.0f / block_sum(acc, sh);
-    for (int i = threadIdx.x; i < V; i += blockDim.x) pr[i] *= inv;
+    __nv_bfloat16 *br = p_bf ? p_bf + r * V : NULL;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        const float y = pr[i] * inv;
+        pr[i] = y;
+        if (br) br[i] = __float2bfloat16_rn(y);
+    }
 }
 void cuda_softmax_forward(float *p, const float *z, int rows, int V, float inv_temp) {
     if (!rows) return;
     cuda_wrote(p, (size_t)rows * V * sizeof(float));
-    softmax_forward_kernel<<<rows, ROW_THREADS, 0, cuda_stream>>>(p, z, V, inv_temp);
+    __nv_bfloat16 *p_bf = cuda_bf16_alongside(p, (size_t)rows * V); /* the soft mixture's operand */
+    softmax_forward_kernel<<<rows, ROW_THREADS, 0, cuda_stream>>>(p, p_bf, z, V, inv_temp);
     launchCheck();
 }
 

@@ -311,6 +311,55 @@ static void check_noise_gauss(void) {
     pair_free(x), pair_free(mu), pair_free(out), pair_free(dmu);
 }
 
+/* bf16 mode: RMSNorm, SwiGLU (both ways) and softmax write their output's bf16 copy in
+ * the same pass, for the GEMM that reads it next. That product must equal, bit for bit,
+ * the same product of a fresh fp32 copy of the operand (which the GEMM converts itself),
+ * also after the producer rewrote the operand (the copy follows it). */
+static void same_product(const char *name, float *operand, int M, int K, float *W, int N, int trans_b, float *C,
+                         float *fresh) {
+    float *via_copy = xmalloc((size_t)M * N * sizeof(float)), *via_fresh = xmalloc((size_t)M * N * sizeof(float));
+    GPU->matmul(C, operand, W, M, N, K, 0, trans_b, 1.0f, 0.0f);
+    GPU->download(via_copy, C, (size_t)M * N * sizeof(float));
+    GPU->copy(fresh, operand, (size_t)M * K * sizeof(float));
+    GPU->matmul(C, fresh, W, M, N, K, 0, trans_b, 1.0f, 0.0f);
+    GPU->download(via_fresh, C, (size_t)M * N * sizeof(float));
+    report(name, rel_err_host(via_fresh, via_copy, (size_t)M * N), 0.0);
+    free(via_copy), free(via_fresh);
+}
+
+static void check_bf16_operands(void) {
+    const int T = 64, d = 1536, ff = 1031, V = 5003, N = 384;
+    Pair W = pair_random((size_t)N * 2 * ff > (size_t)V * N ? (size_t)N * 2 * ff : (size_t)V * N, 1.0f, 70);
+    Pair C = pair_random((size_t)T * N, 1.0f, 71);
+    float *fresh = GPU->alloc_mem((size_t)T * V * sizeof(float));
+    char name[160];
+    for (int round = 0; round < 2; round++) {
+        Pair x = pair_random((size_t)T * d, 3.0f, 72 + round), w = pair_random(d, 1.0f, 74);
+        Pair out = pair_random((size_t)T * d, 1.0f, 75), rstd = pair_random(T, 1.0f, 76);
+        GPU->rmsnorm_forward(out.g, rstd.g, x.g, w.g, T, d, 1e-5f);
+        snprintf(name, sizeof name, "bf16 operand written by rmsnorm forward, round %d", round + 1);
+        same_product(name, out.g, T, d, W.g, N, 1, C.g, fresh);
+
+        Pair gu = pair_random((size_t)T * 2 * ff, 4.0f, 77 + round), h = pair_random((size_t)T * ff, 1.0f, 79);
+        Pair dgu = pair_random((size_t)T * 2 * ff, 1.0f, 80);
+        GPU->swiglu_forward(h.g, gu.g, T, ff);
+        snprintf(name, sizeof name, "bf16 operand written by swiglu forward, round %d", round + 1);
+        same_product(name, h.g, T, ff, W.g, N, 1, C.g, fresh);
+        GPU->swiglu_backward(dgu.g, h.g, gu.g, T, ff);
+        snprintf(name, sizeof name, "bf16 operand written by swiglu backward, round %d", round + 1);
+        same_product(name, dgu.g, T, 2 * ff, W.g, N, 1, C.g, fresh);
+
+        Pair z = pair_random((size_t)T * V, 8.0f, 81 + round), p = pair_random((size_t)T * V, 1.0f, 83);
+        GPU->softmax_forward(p.g, z.g, T, V, 2.0f);
+        snprintf(name, sizeof name, "bf16 operand written by softmax forward (soft mixture p E), round %d", round + 1);
+        same_product(name, p.g, T, V, W.g, N, 0, C.g, fresh);
+        pair_free(x), pair_free(w), pair_free(out), pair_free(rstd), pair_free(gu), pair_free(h), pair_free(dgu);
+        pair_free(z), pair_free(p);
+    }
+    GPU->free_mem(fresh);
+    pair_free(W), pair_free(C);
+}
+
 int main(void) {
     gpu_setup(OPS_FP32);
     printf("# CUDA backend vs CPU backend, every op (fp32 unless named)\n");
@@ -322,6 +371,7 @@ int main(void) {
     check_noise_gauss();
     gpu_setup(OPS_BF16);
     check_matmul(OPS_BF16);
+    check_bf16_operands();
     attn_tol = TOL16, attn_prec = "bf16";
     check_attention_all();
     return finish();
