@@ -14,6 +14,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_common.cuh"
 
@@ -265,6 +266,149 @@ __global__ void attn_decode(float *out, float *lse, const float *q, const float 
     if (lane == 0) lse[r * n_heads + h] = M + logf(L);
 }
 
+/* ---- forward, one query per sequence, one block per KV head (opt-in) ----
+ * attn_decode reads each KV head's keys once per query head of its group and walks them
+ * one dependent load at a time per warp, so at decode shapes it is bound by load latency
+ * (43 µs per layer for 64 sequences of the 1B shape, docs/gpu.md). This kernel gives
+ * one block to a (KV head, sequence): its warps split the keys, every warp scores each
+ * key against all G query heads of the group (the keys and values are read once), and
+ * each warp loads DECODE_KEYS keys and their values before it uses any of them, so that
+ * many loads are in flight. Partial softmax states merge through shared memory as in
+ * attn_decode. G and the per-lane head slice D = ceil(hs/32) are template parameters so
+ * that every per-head array stays in registers.
+ * Not yet measured (no GPU in the session that wrote it): SOFTCOT_DECODE_ATTN=gqa selects
+ * it; gpu_ops checks it against the CPU and gpu_bench times both kernels. */
+enum { GQA_WARPS = 8, GQA_MAX = 8, DECODE_KEYS = 4 };
+
+template <int G, int D>
+__global__ void __launch_bounds__(GQA_WARPS * 32)
+attn_decode_gqa(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache, const int *slot,
+                const int *start, const int *row0, int max_seq, int n_heads, int n_kv_heads, int hs, float scale) {
+    __shared__ float m_w[GQA_WARPS][G], l_w[GQA_WARPS][G], acc_w[GQA_WARPS][G][D * 32];
+    const int g = blockIdx.x, s = blockIdx.y, h0 = g * G;
+    const int qd = n_heads * hs, kvd = n_kv_heads * hs;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const size_t r = (size_t)row0[s];
+    const int n_keys = start[s] + 1;
+    const float *K = k_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    const float *V = v_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    float qv[G][D], acc[G][D], m[G], l[G];
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        m[h] = -INFINITY, l[h] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < D; k++) {
+            const int c = lane + 32 * k;
+            qv[h][k] = c < hs ? q[r * qd + (size_t)(h0 + h) * hs + c] * scale : 0.0f;
+            acc[h][k] = 0.0f;
+        }
+    }
+    for (int j0 = warp * DECODE_KEYS; j0 < n_keys; j0 += GQA_WARPS * DECODE_KEYS) {
+        float kx[DECODE_KEYS][D], vx[DECODE_KEYS][D];
+#pragma unroll
+        for (int b = 0; b < DECODE_KEYS; b++)
+#pragma unroll
+            for (int k = 0; k < D; k++) {
+                const int c = lane + 32 * k;
+                const int ok = j0 + b < n_keys && c < hs;
+                kx[b][k] = ok ? K[(size_t)(j0 + b) * kvd + c] : 0.0f;
+                vx[b][k] = ok ? V[(size_t)(j0 + b) * kvd + c] : 0.0f;
+            }
+        float sc[DECODE_KEYS][G];
+#pragma unroll
+        for (int b = 0; b < DECODE_KEYS; b++)
+#pragma unroll
+            for (int h = 0; h < G; h++) {
+                float dot = 0.0f;
+#pragma unroll
+                for (int k = 0; k < D; k++) dot += qv[h][k] * kx[b][k];
+                sc[b][h] = dot;
+            }
+#pragma unroll
+        for (int b = 0; b < DECODE_KEYS; b++)
+#pragma unroll
+            for (int h = 0; h < G; h++) sc[b][h] = warp_sum(sc[b][h]);
+#pragma unroll
+        for (int h = 0; h < G; h++) {
+            float m_new = m[h]; /* key j0 exists, so m_new ends finite */
+#pragma unroll
+            for (int b = 0; b < DECODE_KEYS; b++)
+                if (j0 + b < n_keys) m_new = fmaxf(m_new, sc[b][h]);
+            const float corr = expf(m[h] - m_new);
+            l[h] *= corr;
+#pragma unroll
+            for (int k = 0; k < D; k++) acc[h][k] *= corr;
+#pragma unroll
+            for (int b = 0; b < DECODE_KEYS; b++) {
+                const float p = j0 + b < n_keys ? expf(sc[b][h] - m_new) : 0.0f;
+                l[h] += p;
+#pragma unroll
+                for (int k = 0; k < D; k++) acc[h][k] += p * vx[b][k];
+            }
+            m[h] = m_new;
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        if (lane == 0) m_w[warp][h] = m[h], l_w[warp][h] = l[h];
+#pragma unroll
+        for (int k = 0; k < D; k++) acc_w[warp][h][lane + 32 * k] = acc[h][k];
+    }
+    __syncthreads();
+    for (int h = warp; h < G; h += GQA_WARPS) { /* warp h merges query head h */
+        float M = -INFINITY;
+        for (int w = 0; w < GQA_WARPS; w++) M = fmaxf(M, m_w[w][h]);
+        float L = 0.0f, f[GQA_WARPS];
+        for (int w = 0; w < GQA_WARPS; w++) {
+            f[w] = m_w[w][h] == -INFINITY ? 0.0f : expf(m_w[w][h] - M); /* a warp that saw no key */
+            L += l_w[w][h] * f[w];
+        }
+        for (int k = 0; k < D; k++) {
+            const int c = lane + 32 * k;
+            if (c >= hs) continue;
+            float o = 0.0f;
+            for (int w = 0; w < GQA_WARPS; w++) o += acc_w[w][h][c] * f[w];
+            out[r * qd + (size_t)(h0 + h) * hs + c] = o / L;
+        }
+        if (lane == 0) lse[r * n_heads + h0 + h] = M + logf(L);
+    }
+}
+
+template <int G>
+static void launch_decode_gqa(int D, dim3 grid, float *out, float *lse, const float *q, const float *k_cache,
+                              const float *v_cache, const AttnBatch *b, int n_heads, int n_kv_heads, int hs,
+                              float scale) {
+#define DECODE_GQA_ARGS out, lse, q, k_cache, v_cache, b->d_slot, b->d_start, b->d_row0, b->max_seq, n_heads, n_kv_heads, hs, scale
+    switch (D) {
+    case 1: attn_decode_gqa<G, 1><<<grid, GQA_WARPS * 32, 0, cuda_stream>>>(DECODE_GQA_ARGS); break;
+    case 2: attn_decode_gqa<G, 2><<<grid, GQA_WARPS * 32, 0, cuda_stream>>>(DECODE_GQA_ARGS); break;
+    case 3: attn_decode_gqa<G, 3><<<grid, GQA_WARPS * 32, 0, cuda_stream>>>(DECODE_GQA_ARGS); break;
+    default: attn_decode_gqa<G, 4><<<grid, GQA_WARPS * 32, 0, cuda_stream>>>(DECODE_GQA_ARGS); break;
+    }
+#undef DECODE_GQA_ARGS
+}
+
+/* Returns 1 if the grouped decode kernel ran (selected, and the group fits GQA_MAX). */
+static int decode_gqa(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,
+                      const AttnBatch *b, int n_heads, int n_kv_heads, int hs, float scale) {
+    const char *e = getenv("SOFTCOT_DECODE_ATTN");
+    const int G = n_heads / n_kv_heads, D = (hs + 31) / 32;
+    if (!e || strcmp(e, "gqa") || G > GQA_MAX) return 0;
+    const dim3 grid(n_kv_heads, b->n_seq);
+    switch (G) {
+    case 1: launch_decode_gqa<1>(D, grid, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale); break;
+    case 2: launch_decode_gqa<2>(D, grid, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale); break;
+    case 3: launch_decode_gqa<3>(D, grid, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale); break;
+    case 4: launch_decode_gqa<4>(D, grid, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale); break;
+    case 5: launch_decode_gqa<5>(D, grid, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale); break;
+    case 6: launch_decode_gqa<6>(D, grid, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale); break;
+    case 7: launch_decode_gqa<7>(D, grid, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale); break;
+    default: launch_decode_gqa<8>(D, grid, out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale); break;
+    }
+    launchCheck();
+    return 1;
+}
+
 static size_t tile_smem_forward(int hs) { return (size_t)(3 * TILE * (hs + 1) + TILE * (TILE + 1) + 3 * TILE) * sizeof(float); }
 static size_t tile_smem_dq(int hs) { return (size_t)(4 * TILE * (hs + 1) + TILE * (TILE + 1) + 2 * TILE) * sizeof(float); }
 static size_t tile_smem_dkdv(int hs) { return (size_t)(4 * TILE * (hs + 1) + 2 * TILE * (TILE + 1) + 2 * TILE) * sizeof(float); }
@@ -283,6 +427,7 @@ void cuda_attention_forward(float *out, float *lse, const float *q, const float 
     cuda_wrote(lse, (size_t)b->total_rows * n_heads * sizeof(float));
     int all_single = 1;
     for (int s = 0; s < b->n_seq; s++) all_single &= b->host_len[s] == 1;
+    if (all_single && decode_gqa(out, lse, q, k_cache, v_cache, b, n_heads, n_kv_heads, hs, scale)) return;
     if (all_single) {
         attn_decode<<<dim3(n_heads, b->n_seq), DECODE_WARPS * 32, 0, cuda_stream>>>(
             out, lse, q, k_cache, v_cache, b->d_slot, b->d_start, b->d_row0, b->max_seq, n_heads, n_kv_heads, hs,

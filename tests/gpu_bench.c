@@ -88,7 +88,7 @@ static double gemm_weight_floats(const ModelConfig *c) {
     return c->n_layers * (d * qd + 2 * d * kvd + qd * d + 3 * d * ff) + d * c->vocab_size;
 }
 
-static void bench_decode(const Model *m, int n_seq) {
+static void bench_decode(const Model *m, int n_seq, const char *kernel) {
     const ModelConfig *c = &m->cfg;
     const int prompt = 128, steps = 128;
     RunState rs;
@@ -118,10 +118,10 @@ static void bench_decode(const Model *m, int n_seq) {
     }
     const double step_s = t / steps;
     const double floor_s = (gemm_weight_floats(c) * 2.0 + kv_bytes / steps) / (copy_gbs * 1e9);
-    printf("| batched decode, %d sequence(s), context %d-%d (1B shape) | %.2f ms/step, %.0f tokens/s | %.0f%% of the "
-           "bandwidth floor (%.2f ms: %.2f GB bf16 weights + %.2f GB fp32 KV per step) |\n",
-           n_seq, prompt, prompt + steps, 1e3 * step_s, n_seq / step_s, 100.0 * floor_s / step_s, 1e3 * floor_s,
-           gemm_weight_floats(c) * 2e-9, kv_bytes / steps * 1e-9);
+    printf("| batched decode, %d sequence(s), context %d-%d (1B shape), %s decode attention | %.2f ms/step, %.0f "
+           "tokens/s | %.0f%% of the bandwidth floor (%.2f ms: %.2f GB bf16 weights + %.2f GB fp32 KV per step) |\n",
+           n_seq, prompt, prompt + steps, kernel, 1e3 * step_s, n_seq / step_s, 100.0 * floor_s / step_s,
+           1e3 * floor_s, gemm_weight_floats(c) * 2e-9, kv_bytes / steps * 1e-9);
     fflush(stdout);
     dev_free(d_ids), dev_free(d_u), free(tok);
     runstate_free(&rs);
@@ -291,8 +291,14 @@ int main(int argc, char **argv) {
         Model m;
         device_random_model(&m, &c1, 21);
         if (!only || !strcmp(only, "decode")) {
-            bench_decode(&m, 64);
-            bench_decode(&m, 1);
+            /* both decode attention kernels, side by side (SOFTCOT_DECODE_ATTN) */
+            unsetenv("SOFTCOT_DECODE_ATTN");
+            bench_decode(&m, 64, "per-head");
+            bench_decode(&m, 1, "per-head");
+            setenv("SOFTCOT_DECODE_ATTN", "gqa", 1);
+            bench_decode(&m, 64, "grouped");
+            bench_decode(&m, 1, "grouped");
+            unsetenv("SOFTCOT_DECODE_ATTN");
         }
         if (!only || !strcmp(only, "rl")) bench_rl(&m);
         model_free(&m);

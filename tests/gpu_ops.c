@@ -242,6 +242,26 @@ static void check_attention_all(void) {
     }
 }
 
+/* The grouped decode kernel (SOFTCOT_DECODE_ATTN=gqa, kernels/attention_cuda.cu) on every
+ * group size it compiles (1-8), the head-size slices 1-4 per lane, a lone first key,
+ * long contexts, and a group of 9 that must fall back to the per-head kernel. */
+static void check_decode_gqa(void) {
+    setenv("SOFTCOT_DECODE_ATTN", "gqa", 1);
+    const char *const saved_prec = attn_prec;
+    attn_prec = "fp32 gqa-decode";
+    const int slot[] = {3, 0, 2, 1, 4}, start[] = {0, 31, 1500, 255, 7}, len[] = {1, 1, 1, 1, 1};
+    const struct { int nh, nkv, hs; const char *name; } shapes[] = {
+        {4, 4, 128, "decode MHA 4/4 hs=128"},  {32, 8, 64, "decode GQA 32/8 hs=64 (1B)"},
+        {24, 8, 128, "decode GQA 24/8 hs=128 (3B)"}, {14, 2, 64, "decode GQA 14/2 hs=64 (Qwen2 0.5B)"},
+        {6, 1, 42, "decode MQA 6/1 hs=42"},    {10, 2, 96, "decode GQA 10/2 hs=96"},
+        {16, 2, 32, "decode GQA 16/2 hs=32"},  {9, 1, 32, "decode MQA 9/1 hs=32 (falls back)"},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        check_attention(shapes[i].name, 5, slot, start, len, 5, 1600, shapes[i].nh, shapes[i].nkv, shapes[i].hs, 0);
+    attn_prec = saved_prec;
+    unsetenv("SOFTCOT_DECODE_ATTN");
+}
+
 static void check_vocab(void) {
     const int rows = 6, V = 50257;
     const float it = 1.0f / 0.7f;
@@ -367,6 +387,7 @@ int main(void) {
     check_elementwise();
     check_norm_embed();
     check_attention_all();
+    check_decode_gqa();
     check_vocab();
     check_noise_gauss();
     gpu_setup(OPS_BF16);
