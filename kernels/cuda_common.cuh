@@ -108,7 +108,7 @@ void cuda_attention_backward(float *dq, float *dk_cache, float *dv_cache, const 
 /* gemm_lt.cu: bf16 GEMMs through autotuned cublasLt (column-major problem) */
 void cuda_gemm_lt_init(void);
 int cuda_gemm_lt(cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k, float alpha, const void *A,
-                 int lda, const void *B, int ldb, float beta, float *C, int ldc, int capturing);
+                 int lda, const void *B, int ldb, float beta, const float *C, float *D, int ldc, int capturing);
 /* attention_wmma.cu: the tensor-core path of bf16 mode */
 int cuda_attention_wmma_supported(int hs);
 void cuda_attention_forward_wmma(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,

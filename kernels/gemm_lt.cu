@@ -10,7 +10,9 @@
  * falls back to cublasGemmEx. SOFTCOT_CUBLASLT=0 turns the whole path off.
  *
  * The caller passes the column-major problem that ops_cuda.cu's matmul derives from the
- * row-major one: D[m x n] = op(A)[m x k] op(B)[k x n], A and B bf16, C = D fp32.
+ * row-major one: D[m x n] = alpha op(A)[m x k] op(B)[k x n] + beta C, A and B bf16, C and
+ * D fp32 with the same layout. C may be D; a separate C lets a linear layer add into the
+ * residual stream without a copy or an extra kernel.
  */
 #include <cublasLt.h>
 #include <stdint.h>
@@ -67,8 +69,10 @@ static double time_algo(LtPlan *pl, const cublasLtMatmulAlgo_t *algo, const void
 }
 
 static LtPlan *plan_for(int m, int n, int k, cublasOperation_t op_a, cublasOperation_t op_b, int lda, int ldb,
-                        int ldc, float beta, float *C, const void *A, const void *B, float alpha, int may_time) {
-    const int bnz = beta != 0.0f, al = alignment_of(C);
+                        int ldc, float beta, const float *C, float *D, const void *A, const void *B, float alpha,
+                        int may_time) {
+    const int bnz = beta != 0.0f, align_in = alignment_of(C), align_out = alignment_of(D);
+    const int al = align_in < align_out ? align_in : align_out;
     for (int i = 0; i < n_plans; i++) {
         LtPlan *p = &plans[i];
         if (p->m == m && p->n == n && p->k == k && p->op_a == (int)op_a && p->op_b == (int)op_b && p->lda == lda &&
@@ -130,10 +134,10 @@ void cuda_gemm_lt_init(void) {
 
 /* Returns 1 if the product ran through cublasLt, 0 if the caller must use cublasGemmEx. */
 int cuda_gemm_lt(cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k, float alpha, const void *A,
-                 int lda, const void *B, int ldb, float beta, float *C, int ldc, int capturing) {
+                 int lda, const void *B, int ldb, float beta, const float *C, float *D, int ldc, int capturing) {
     if (lt_enabled <= 0) return 0;
-    LtPlan *pl = plan_for(m, n, k, op_a, op_b, lda, ldb, ldc, beta, C, A, B, alpha, !capturing);
+    LtPlan *pl = plan_for(m, n, k, op_a, op_b, lda, ldb, ldc, beta, C, D, A, B, alpha, !capturing);
     if (!pl || !pl->usable) return 0;
-    return lt_ok(cublasLtMatmul(lt, pl->desc, &alpha, A, pl->a, B, pl->b, &beta, C, pl->c, C, pl->c, &pl->algo,
+    return lt_ok(cublasLtMatmul(lt, pl->desc, &alpha, A, pl->a, B, pl->b, &beta, C, pl->c, D, pl->c, &pl->algo,
                                 lt_workspace, LT_WORKSPACE, cuda_stream));
 }

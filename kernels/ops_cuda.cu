@@ -286,7 +286,7 @@ static void cuda_matmul(float *C, const float *A, const float *B, int M, int N, 
     }
     if (cuda_precision == OPS_BF16) {
         const __nv_bfloat16 *Bb = bf16_of(B, (size_t)K * N), *Ab = bf16_of(A, (size_t)M * K);
-        if (cuda_gemm_lt(op_b, op_a, N, M, K, alpha, Bb, ld_b, Ab, ld_a, beta, C, N, capturing)) return;
+        if (cuda_gemm_lt(op_b, op_a, N, M, K, alpha, Bb, ld_b, Ab, ld_a, beta, C, C, N, capturing)) return;
         cublasCheck(cublasGemmEx(cuda_blas, op_b, op_a, N, M, K, &alpha, Bb, CUDA_R_16BF, ld_b, Ab,
                                  CUDA_R_16BF, ld_a, &beta, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
                                  CUBLAS_GEMM_DEFAULT));
@@ -295,6 +295,21 @@ static void cuda_matmul(float *C, const float *A, const float *B, int M, int N, 
                                  CUDA_R_32F, ld_a, &beta, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F_PEDANTIC,
                                  CUBLAS_GEMM_DEFAULT));
     }
+}
+
+/* y = residual + x W^T. In bf16 mode cublasLt reads the residual as its C operand and
+ * writes y as D: one kernel, where a GEMM and an add kernel ran before. */
+static void cuda_linear_residual_forward(float *y, const float *x, const float *W, const float *residual, int T,
+                                         int in, int out) {
+    if (T == 0 || out == 0) return;
+    cuda_wrote(y, (size_t)T * out * sizeof(float));
+    if (in > 0 && cuda_precision == OPS_BF16) {
+        const __nv_bfloat16 *Wb = bf16_of(W, (size_t)in * out), *xb = bf16_of(x, (size_t)T * in);
+        if (cuda_gemm_lt(CUBLAS_OP_T, CUBLAS_OP_N, out, T, in, 1.0f, Wb, in, xb, in, 1.0f, residual, y, out, capturing))
+            return;
+    }
+    if (y != residual) cudaCheck(cudaMemcpyAsync(y, residual, (size_t)T * out * sizeof(float), cudaMemcpyDeviceToDevice, cuda_stream));
+    cuda_matmul(y, x, W, T, out, in, 0, 1, 1.0f, 1.0f);
 }
 
 __global__ void add_bias_kernel(float *y, const float *b, size_t total, int n) {
@@ -762,6 +777,7 @@ static const OpsBackend cuda_backend = {
     .zero = cuda_zero,
     .sync = cuda_sync,
     .matmul = cuda_matmul,
+    .linear_residual_forward = cuda_linear_residual_forward,
     .add_bias = cuda_add_bias,
     .bias_backward = cuda_bias_backward,
     .add = cuda_add,

@@ -32,6 +32,24 @@ static void check_matmul(OpsPrecision prec) {
                 report(name, pair_err(C), tol);
                 pair_free(A), pair_free(B), pair_free(C);
             }
+    /* a linear layer into the residual stream: separate output, then in place */
+    {
+        const int T = 64, in = 1536, out = 2048;
+        Pair x = pair_random((size_t)T * in, 1.0f, 8), W = pair_random((size_t)out * in, 0.05f, 9);
+        Pair r = pair_random((size_t)T * out, 1.0f, 10), y = pair_random((size_t)T * out, 1.0f, 11);
+        char nm[96];
+        CPU->linear_residual_forward(y.c, x.c, W.c, r.c, T, in, out);
+        GPU->linear_residual_forward(y.g, x.g, W.g, r.g, T, in, out);
+        snprintf(nm, sizeof nm, "%s linear into the residual stream (y = r + x W^T)", pn);
+        report(nm, pair_err(y), tol);
+        snprintf(nm, sizeof nm, "%s linear into the residual stream: the residual is left as it was", pn);
+        report(nm, pair_err(r), 0.0);
+        CPU->linear_residual_forward(r.c, x.c, W.c, r.c, T, in, out);
+        GPU->linear_residual_forward(r.g, x.g, W.g, r.g, T, in, out);
+        snprintf(nm, sizeof nm, "%s linear into the residual stream, in place", pn);
+        report(nm, pair_err(r), tol);
+        pair_free(x), pair_free(W), pair_free(r), pair_free(y);
+    }
     /* an operand rewritten between two products must be re-read (cache invalidation) */
     const int M = 64, N = 96, K = 80;
     Pair A = pair_random((size_t)M * K, 1.0f, 4), B = pair_random((size_t)K * N, 1.0f, 5);

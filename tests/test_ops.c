@@ -142,8 +142,21 @@ static void test_linear(void) {
     c.wrt = 2;
     fd_grad(lin_loss, &c, bd, out, g);
     check_rel("linear backward db vs finite differences", db, g, out, 1e-6);
-    dev_free(x), dev_free(W), dev_free(b), dev_free(y), dev_free(gy), dev_free(dx), dev_free(dW), dev_free(db);
-    free(xd), free(Wd), free(bd), free(gyd), free(want);
+    /* into the residual stream: y = r + x W^T, into a separate y and in place */
+    float *r = rand_dev(T * out, 2);
+    double *rd = to_double(r, T * out);
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < out; o++) {
+            double s = rd[t * out + o];
+            for (int i = 0; i < in; i++) s += xd[t * in + i] * Wd[o * in + i];
+            want[t * out + o] = s;
+        }
+    op_linear_residual_forward(y, x, W, r, T, in, out);
+    check_rel("linear forward into the residual stream (y = r + x W^T)", y, want, T * out, 1e-6);
+    op_linear_residual_forward(r, x, W, r, T, in, out);
+    check_rel("linear forward into the residual stream, in place (y is r)", r, want, T * out, 1e-6);
+    dev_free(x), dev_free(W), dev_free(b), dev_free(y), dev_free(gy), dev_free(dx), dev_free(dW), dev_free(db), dev_free(r);
+    free(xd), free(Wd), free(bd), free(gyd), free(want), free(rd);
 }
 
 /* ---------- embedding and mixture ---------- */

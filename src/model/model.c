@@ -273,14 +273,12 @@ int model_forward(const Model *m, RunState *rs, const ForwardInput *in, int logi
                        c->n_kv_heads, hs);
         op_attention_forward(A.att, A.lse, A.q, A.k_cache, A.v_cache, b, c->n_heads,
                              c->n_kv_heads, hs);
-        op_linear_forward(A.x_mid, A.att, P + w->wo, NULL, T, qd, d);
-        op_add(A.x_mid, A.x_in, (size_t)T * d);
+        op_linear_residual_forward(A.x_mid, A.att, P + w->wo, A.x_in, T, qd, d);
         /* feed-forward block */
         op_rmsnorm_forward(A.xn2, A.rstd2, A.x_mid, P + w->ffn_norm, T, d, c->norm_eps);
         op_linear_forward(A.gate_up, A.xn2, P + w->w_gate, NULL, T, d, 2 * ff);
         op_swiglu_forward(A.hid, A.gate_up, T, ff);
-        op_linear_forward(A.x_out, A.hid, P + w->w_down, NULL, T, ff, d);
-        op_add(A.x_out, A.x_mid, (size_t)T * d);
+        op_linear_residual_forward(A.x_out, A.hid, P + w->w_down, A.x_mid, T, ff, d);
     }
 
     const float *x_final = layer_acts(c, rs, c->n_layers - 1).x_out;

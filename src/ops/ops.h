@@ -85,6 +85,10 @@ void op_linear_forward(float *y, const float *x, const float *W, const float *b,
  * dW += dy^T @ x; db += column sums of dy (skipped if db NULL). */
 void op_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                         const float *W, int T, int in, int out, int accumulate_dx);
+/* y[T,out] = residual[T,out] + x[T,in] @ W[out,in]^T: a linear layer that adds into the
+ * residual stream, in one GEMM pass where the backend can (y may be residual). */
+void op_linear_residual_forward(float *y, const float *x, const float *W, const float *residual, int T,
+                                int in, int out);
 void op_add_bias(float *y, const float *b, int T, int n);      /* y[t,:] += b */
 void op_bias_backward(float *db, const float *dy, int T, int n); /* db += sum_t dy[t,:] */
 void op_add(float *y, const float *x, size_t n);                /* y += x */

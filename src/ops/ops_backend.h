@@ -35,6 +35,7 @@ typedef struct {
     void (*zero)(void *p, size_t bytes);
     void (*sync)(void);
     void (*matmul)(float *C, const float *A, const float *B, int M, int N, int K, int trans_a, int trans_b, float alpha, float beta);
+    void (*linear_residual_forward)(float *y, const float *x, const float *W, const float *residual, int T, int in, int out);
     void (*add_bias)(float *y, const float *b, int T, int n);
     void (*bias_backward)(float *db, const float *dy, int T, int n);
     void (*add)(float *y, const float *x, size_t n);

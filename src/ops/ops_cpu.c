@@ -64,6 +64,12 @@ static void cpu_matmul(float *C, const float *A, const float *B, int M, int N, i
                 trans_b ? K : N, beta, C, N);
 }
 
+static void cpu_linear_residual_forward(float *y, const float *x, const float *W, const float *residual, int T,
+                                        int in, int out) {
+    if (y != residual) memcpy(y, residual, (size_t)T * out * sizeof(float));
+    cpu_matmul(y, x, W, T, out, in, 0, 1, 1.0f, 1.0f);
+}
+
 static void cpu_add_bias(float *y, const float *b, int T, int n) {
     for (int t = 0; t < T; t++)
         for (int i = 0; i < n; i++) y[(size_t)t * n + i] += b[i];
@@ -528,6 +534,7 @@ const OpsBackend ops_backend_cpu = {
     .zero = cpu_dev_zero,
     .sync = cpu_dev_sync,
     .matmul = cpu_matmul,
+    .linear_residual_forward = cpu_linear_residual_forward,
     .add_bias = cpu_add_bias,
     .bias_backward = cpu_bias_backward,
     .add = cpu_add,

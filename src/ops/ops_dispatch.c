@@ -22,6 +22,7 @@ enum {
     P_dev_copy,
     P_dev_zero,
     P_op_matmul,
+    P_op_linear_residual_forward,
     P_op_add_bias,
     P_op_bias_backward,
     P_op_add,
@@ -59,6 +60,7 @@ static const char *const PROF_NAMES[P_COUNT] = {
     "dev_copy",
     "dev_zero",
     "op_matmul",
+    "op_linear_residual_forward",
     "op_add_bias",
     "op_bias_backward",
     "op_add",
@@ -185,6 +187,7 @@ void dev_sync(void) { backend->sync(); }
 void op_matmul(float *C, const float *A, const float *B, int M, int N, int K, int trans_a, int trans_b, float alpha, float beta) { TIMED(P_op_matmul, backend->matmul(C, A, B, M, N, K, trans_a, trans_b, alpha, beta)); }
 void op_add_bias(float *y, const float *b, int T, int n) { TIMED(P_op_add_bias, backend->add_bias(y, b, T, n)); }
 void op_bias_backward(float *db, const float *dy, int T, int n) { TIMED(P_op_bias_backward, backend->bias_backward(db, dy, T, n)); }
+void op_linear_residual_forward(float *y, const float *x, const float *W, const float *residual, int T, int in, int out) { TIMED(P_op_linear_residual_forward, backend->linear_residual_forward(y, x, W, residual, T, in, out)); }
 void op_add(float *y, const float *x, size_t n) { TIMED(P_op_add, backend->add(y, x, n)); }
 void op_scale(float *y, float s, size_t n) { TIMED(P_op_scale, backend->scale(y, s, n)); }
 double op_sumsq(const float *x, size_t n) {
