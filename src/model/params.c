@@ -62,6 +62,10 @@ void param_layout_build(ParamLayout *layout, ParamOffsets *off, const ModelConfi
         LAYER_TENSOR(w_up, "mlp.up_proj.weight", ff, d);
         LAYER_TENSOR(w_down, "mlp.down_proj.weight", d, ff);
 #undef LAYER_TENSOR
+        /* model.c runs each stack as one GEMM */
+        CHECK(lo->wk == lo->wq + (size_t)q * d && lo->wv == lo->wk + (size_t)kv * d);
+        CHECK(!c->qkv_bias || (lo->bk == lo->bq + (size_t)q && lo->bv == lo->bk + (size_t)kv));
+        CHECK(lo->w_up == lo->w_gate + (size_t)ff * d);
     }
     off->final_norm = add_tensor(&b, "model.norm.weight", d, 0);
     off->lm_head = c->tied_embeddings ? off->embed
