@@ -142,7 +142,7 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
     float *u = xmalloc((size_t)n * sizeof(float)), *ent = xmalloc((size_t)n * sizeof(float));
     float *mix_ent = K ? xmalloc((size_t)n * sizeof(float)) : NULL;
     float *h_host = soft ? xmalloc((size_t)n * d * sizeof(float)) : NULL;
-    float *mu_host = soft ? xmalloc((size_t)n * d * sizeof(float)) : NULL;
+    float *noise_ss = soft ? xmalloc((size_t)n * sizeof(float)) : NULL;
     float *p_host = K ? xmalloc((size_t)n * V * sizeof(float)) : NULL;
     RngKey *keys = xmalloc((size_t)n * sizeof(RngKey));
     /* Device buffers */
@@ -152,6 +152,7 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
     float *d_p = soft || K ? dev_alloc((size_t)n * V * sizeof(float)) : NULL;
     float *d_h = soft ? dev_alloc((size_t)n * d * sizeof(float)) : NULL;
     float *d_mu = soft ? dev_alloc((size_t)n * d * sizeof(float)) : NULL;
+    float *d_noise_ss = soft ? dev_alloc((size_t)n * sizeof(float)) : NULL;
     float *d_vec = soft ? dev_alloc((size_t)shape.max_rows * d * sizeof(float)) : NULL;
     const float *E = m->params + m->off.embed;
     const float inv_cot = cfg->cot_temperature > 0 ? 1.0f / cfg->cot_temperature : 0.0f;
@@ -207,7 +208,9 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
                 dev_copy(d_h, d_mu, (size_t)n_cot * d * sizeof(float));
                 if (cfg->sigma > 0) op_add_noise(d_h, keys, n_cot, d, cfg->sigma);
                 dev_download(h_host, d_h, (size_t)n_cot * d * sizeof(float));
-                dev_download(mu_host, d_mu, (size_t)n_cot * d * sizeof(float));
+                /* -||h~ - mu||^2 per row on the device: the host needs only the norm */
+                op_gauss_logprob_forward(d_noise_ss, d_h, d_mu, n_cot, d, 1.0f);
+                dev_download(noise_ss, d_noise_ss, (size_t)n_cot * sizeof(float));
                 if (K) dev_download(p_host, d_p, (size_t)n_cot * V * sizeof(float));
             } else if (K) {
                 /* hard: top-k of the distribution the token was sampled from */
@@ -245,12 +248,7 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
                 if (cfg->record_entropy) ro->cot_entropy[t] = ent[k];
                 if (soft) {
                     memcpy(ro->cot_vectors + (size_t)t * d, h_host + (size_t)k * d, (size_t)d * sizeof(float));
-                    double ss = 0;
-                    for (int j = 0; j < d; j++) {
-                        double e = (double)h_host[(size_t)k * d + j] - mu_host[(size_t)k * d + j];
-                        ss += e * e;
-                    }
-                    ro->noise_norm[t] = (float)sqrt(ss);
+                    ro->noise_norm[t] = (float)sqrt(fmax(0.0, -(double)noise_ss[k]));
                 }
                 if (K) {
                     topk_row(p_host + (size_t)k * V, V, K, ro->topk_ids + (size_t)t * K, ro->topk_probs + (size_t)t * K);
@@ -366,11 +364,11 @@ static void generate_chunk(const Model *m, const Tokenizer *tok, const RolloutCo
         token_decoder_free(g[i].ans_dec);
     }
     free(g), free(order), free(next_order), free(slot), free(start), free(len), free(tokens);
-    free(ids), free(u), free(ent), free(mix_ent), free(h_host), free(mu_host), free(p_host), free(keys);
+    free(ids), free(u), free(ent), free(mix_ent), free(h_host), free(noise_ss), free(p_host), free(keys);
     dev_free(d_ids), dev_free(d_u), dev_free(d_ent);
     if (d_mix_ent) dev_free(d_mix_ent);
     if (d_p) dev_free(d_p);
-    if (soft) dev_free(d_h), dev_free(d_mu), dev_free(d_vec);
+    if (soft) dev_free(d_h), dev_free(d_mu), dev_free(d_vec), dev_free(d_noise_ss);
     runstate_free(&rs);
 }
 
