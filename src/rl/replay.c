@@ -15,7 +15,6 @@ void replay_init(ReplayState *st, const ModelConfig *c, int max_rows, int max_se
     st->d_z = dev_alloc(R * V * sizeof(float));
     st->d_p = dev_alloc(R * V * sizeof(float));
     st->d_dp = dev_alloc(R * V * sizeof(float));
-    st->d_dz = dev_alloc(R * V * sizeof(float));
     st->d_mu = dev_alloc(R * d * sizeof(float));
     st->d_h = dev_alloc(R * d * sizeof(float));
     st->d_dmu = dev_alloc(R * d * sizeof(float));
@@ -35,7 +34,7 @@ void replay_free(ReplayState *st) {
         runstate_free(&st->ref_rs);
         dev_free(st->d_zref), dev_free(st->d_muref), dev_free(st->d_klw), dev_free(st->d_kl);
     }
-    float *f[] = {st->d_dlogits, st->d_vectors, st->d_z, st->d_p, st->d_dp, st->d_dz, st->d_mu,
+    float *f[] = {st->d_dlogits, st->d_vectors, st->d_z, st->d_p, st->d_dp, st->d_mu,
                   st->d_h, st->d_dmu, st->d_logp, st->d_dlogp};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) dev_free(f[i]);
     dev_free(st->d_tgt);
@@ -251,13 +250,13 @@ void replay_accumulate_kl(const Model *m, ReplayState *st, const ReplayConfig *r
             }
             op_mixture_backward(st->d_dp, grads + m->off.embed, st->d_dmu, st->d_p,
                                 m->params + m->off.embed, ns, V, d);
-            dev_zero(st->d_dz, (size_t)ns * V * sizeof(float));
-            op_softmax_backward(st->d_dz, st->d_dp, st->d_p, ns, V, inv_temp);
-            /* CoT rows are disjoint from answer rows: add into dlogits, one rollout at a time */
+            /* The softmax backward accumulates straight into dlogits, one rollout's CoT rows
+             * at a time (contiguous there, and disjoint from every row another term wrote):
+             * no logit-sized scratch, no zeroing, no second pass to add it in. */
             for (int i = 0, k = 0; i < n; k += r[i].cot_len, i++)
                 if (r[i].cot_len > 0)
-                    op_add(st->d_dlogits + (size_t)(row0[i] + r[i].n_prompt - 1) * V, st->d_dz + (size_t)k * V,
-                           (size_t)r[i].cot_len * V);
+                    op_softmax_backward(st->d_dlogits + (size_t)(row0[i] + r[i].n_prompt - 1) * V,
+                                        st->d_dp + (size_t)k * V, st->d_p + (size_t)k * V, r[i].cot_len, V, inv_temp);
         }
     }
     if (backward) model_backward(m, &st->rs, st->d_dlogits, grads);

@@ -33,7 +33,7 @@ typedef struct {
 typedef struct {
     RunState rs;
     int max_rows, max_seqs, max_seq;
-    float *d_dlogits, *d_vectors, *d_z, *d_p, *d_mu, *d_h, *d_dmu, *d_dp, *d_dz, *d_logp, *d_dlogp;
+    float *d_dlogits, *d_vectors, *d_z, *d_p, *d_mu, *d_h, *d_dmu, *d_dp, *d_logp, *d_dlogp;
     int *d_tgt;
     float *h_vectors, *h_logp, *h_dlogp;
     int *h_tgt, *h_tokens;
