@@ -12,12 +12,6 @@ void replay_init(ReplayState *st, const ModelConfig *c, int max_rows, int max_se
     const size_t R = (size_t)max_rows, V = c->vocab_size, d = c->dim;
     st->d_dlogits = dev_alloc(R * V * sizeof(float));
     st->d_vectors = dev_alloc(R * d * sizeof(float));
-    st->d_z = dev_alloc(R * V * sizeof(float));
-    st->d_p = dev_alloc(R * V * sizeof(float));
-    st->d_dp = dev_alloc(R * V * sizeof(float));
-    st->d_mu = dev_alloc(R * d * sizeof(float));
-    st->d_h = dev_alloc(R * d * sizeof(float));
-    st->d_dmu = dev_alloc(R * d * sizeof(float));
     st->d_logp = dev_alloc(R * sizeof(float));
     st->d_dlogp = dev_alloc(R * sizeof(float));
     st->d_tgt = dev_alloc(R * sizeof(int));
@@ -69,6 +63,19 @@ void replay_accumulate(const Model *m, ReplayState *st, const ReplayConfig *rc, 
     replay_accumulate_kl(m, st, rc, r, weights, n, grads, logp_cot, logp_ans, NULL);
 }
 
+/* The soft/fuzzy CoT terms' buffers, three of them logit-sized: made on first use, so
+ * hard-mode runs never hold them. */
+static void soft_init(ReplayState *st, const ModelConfig *c) {
+    const size_t R = (size_t)st->max_rows, V = c->vocab_size, d = c->dim;
+    st->d_z = dev_alloc(R * V * sizeof(float));
+    st->d_p = dev_alloc(R * V * sizeof(float));
+    st->d_dp = dev_alloc(R * V * sizeof(float));
+    st->d_mu = dev_alloc(R * d * sizeof(float));
+    st->d_h = dev_alloc(R * d * sizeof(float));
+    st->d_dmu = dev_alloc(R * d * sizeof(float));
+    st->soft_ready = 1;
+}
+
 static void ref_init(ReplayState *st, const ModelConfig *c) {
     const size_t R = (size_t)st->max_rows, V = c->vocab_size, d = c->dim;
     runstate_init(&st->ref_rs, c, (RunShape){.max_rows = st->max_rows, .n_slots = st->max_seqs, .max_seq = st->max_seq, .train = 0});
@@ -85,6 +92,7 @@ void replay_accumulate_kl(const Model *m, ReplayState *st, const ReplayConfig *r
     const ModelConfig *c = &m->cfg;
     const int d = c->dim, V = c->vocab_size, soft = rc->mode != COT_HARD;
     CHECK(n > 0 && n <= st->max_seqs);
+    if (soft && !st->soft_ready) soft_init(st, c);
     int *slot = xmalloc((size_t)n * sizeof(int)), *start = xcalloc((size_t)n, sizeof(int));
     int *len = xmalloc((size_t)n * sizeof(int)), *row0 = xmalloc((size_t)n * sizeof(int));
     int rows = 0;

@@ -33,7 +33,10 @@ typedef struct {
 typedef struct {
     RunState rs;
     int max_rows, max_seqs, max_seq;
-    float *d_dlogits, *d_vectors, *d_z, *d_p, *d_mu, *d_h, *d_dmu, *d_dp, *d_logp, *d_dlogp;
+    float *d_dlogits, *d_vectors, *d_logp, *d_dlogp;
+    /* soft/fuzzy CoT terms, allocated on first use (NULL in hard-mode runs) */
+    int soft_ready;
+    float *d_z, *d_p, *d_mu, *d_h, *d_dmu, *d_dp;
     int *d_tgt;
     float *h_vectors, *h_logp, *h_dlogp;
     int *h_tgt, *h_tokens;
