@@ -204,6 +204,41 @@ __global__ void attn_tile_forward(float *out, float *lse, const float *q, const 
 
 /* ---- forward, one query per sequence ---- */
 
+/* Where decode attention of one sequence reads: KV head g's cached keys and values, the
+ * sequence's query row and its number of keys (cached positions plus the new one). */
+struct DecodeSeq {
+    const float *K, *V;
+    size_t row;
+    int n_keys;
+};
+__device__ inline DecodeSeq decode_seq(const float *k_cache, const float *v_cache, const int *slot, const int *start,
+                                       const int *row0, int s, int g, int max_seq, int kvd, int hs) {
+    const size_t at = (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    return DecodeSeq{k_cache + at, v_cache + at, (size_t)row0[s], start[s] + 1};
+}
+
+/* Run by one warp: merges N_WARPS partial online-softmax states of one query head (warp
+ * w's running max at m[w * state_stride], its sum at l[...], its unnormalised output at
+ * acc[w * acc_stride + c]; a warp that saw no key has max -inf) into the head's output
+ * row and log-sum-exp. */
+template <int N_WARPS>
+__device__ void merge_decode_states(float *out_row, float *lse_at, const float *m, const float *l, const float *acc,
+                                    int state_stride, int acc_stride, int hs, int lane) {
+    float M = -INFINITY;
+    for (int w = 0; w < N_WARPS; w++) M = fmaxf(M, m[w * state_stride]);
+    float L = 0.0f, f[N_WARPS];
+    for (int w = 0; w < N_WARPS; w++) {
+        f[w] = m[w * state_stride] == -INFINITY ? 0.0f : expf(m[w * state_stride] - M);
+        L += l[w * state_stride] * f[w];
+    }
+    for (int c = lane; c < hs; c += 32) {
+        float o = 0.0f;
+        for (int w = 0; w < N_WARPS; w++) o += acc[w * acc_stride + c] * f[w];
+        out_row[c] = o / L;
+    }
+    if (lane == 0) *lse_at = M + logf(L);
+}
+
 enum { DECODE_WARPS = 4 };
 __global__ void attn_decode(float *out, float *lse, const float *q, const float *k_cache, const float *v_cache,
                             const int *slot, const int *start, const int *row0, int max_seq, int n_heads,
@@ -212,10 +247,10 @@ __global__ void attn_decode(float *out, float *lse, const float *q, const float 
     const int h = blockIdx.x, s = blockIdx.y, g = h / (n_heads / n_kv_heads);
     const int qd = n_heads * hs, kvd = n_kv_heads * hs;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const size_t r = (size_t)row0[s];
-    const int n_keys = start[s] + 1;
-    const float *K = k_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
-    const float *V = v_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    const DecodeSeq seq = decode_seq(k_cache, v_cache, slot, start, row0, s, g, max_seq, kvd, hs);
+    const float *K = seq.K, *V = seq.V;
+    const size_t r = seq.row;
+    const int n_keys = seq.n_keys;
     float qv[HS_MAX / 32], acc[HS_MAX / 32];
     for (int k = 0; k < HS_MAX / 32; k++) {
         const int c = lane + 32 * k;
@@ -249,21 +284,8 @@ __global__ void attn_decode(float *out, float *lse, const float *q, const float 
     }
     __syncthreads();
     if (warp != 0) return;
-    float M = -INFINITY;
-    for (int w = 0; w < DECODE_WARPS; w++) M = fmaxf(M, m_w[w]);
-    float L = 0.0f, f[DECODE_WARPS];
-    for (int w = 0; w < DECODE_WARPS; w++) {
-        f[w] = m_w[w] == -INFINITY ? 0.0f : expf(m_w[w] - M);
-        L += l_w[w] * f[w];
-    }
-    for (int k = 0; k < HS_MAX / 32; k++) {
-        const int c = lane + 32 * k;
-        if (c >= hs) continue;
-        float o = 0.0f;
-        for (int w = 0; w < DECODE_WARPS; w++) o += acc_w[w][c] * f[w];
-        out[r * qd + (size_t)h * hs + c] = o / L;
-    }
-    if (lane == 0) lse[r * n_heads + h] = M + logf(L);
+    merge_decode_states<DECODE_WARPS>(out + r * qd + (size_t)h * hs, lse + r * n_heads + h, m_w, l_w, &acc_w[0][0], 1,
+                                      HS_MAX, hs, lane);
 }
 
 /* ---- forward, one query per sequence, one block per KV head (opt-in) ----
@@ -274,8 +296,8 @@ __global__ void attn_decode(float *out, float *lse, const float *q, const float 
  * key against all G query heads of the group (the keys and values are read once), and
  * each warp loads DECODE_KEYS keys and their values before it uses any of them, so that
  * many loads are in flight. Partial softmax states merge through shared memory as in
- * attn_decode. G and the per-lane head slice D = ceil(hs/32) are template parameters so
- * that every per-head array stays in registers.
+ * attn_decode (merge_decode_states). G and the per-lane head slice D = ceil(hs/32) are
+ * template parameters so that every per-head array stays in registers.
  * Not yet measured (no GPU in the session that wrote it): SOFTCOT_DECODE_ATTN=gqa selects
  * it; gpu_ops checks it against the CPU and gpu_bench times both kernels. */
 enum { GQA_WARPS = 8, GQA_MAX = 8, DECODE_KEYS = 4 };
@@ -288,10 +310,10 @@ attn_decode_gqa(float *out, float *lse, const float *q, const float *k_cache, co
     const int g = blockIdx.x, s = blockIdx.y, h0 = g * G;
     const int qd = n_heads * hs, kvd = n_kv_heads * hs;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const size_t r = (size_t)row0[s];
-    const int n_keys = start[s] + 1;
-    const float *K = k_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
-    const float *V = v_cache + (size_t)slot[s] * max_seq * kvd + (size_t)g * hs;
+    const DecodeSeq seq = decode_seq(k_cache, v_cache, slot, start, row0, s, g, max_seq, kvd, hs);
+    const float *K = seq.K, *V = seq.V;
+    const size_t r = seq.row;
+    const int n_keys = seq.n_keys;
     float qv[G][D], acc[G][D], m[G], l[G];
 #pragma unroll
     for (int h = 0; h < G; h++) {
@@ -355,23 +377,9 @@ attn_decode_gqa(float *out, float *lse, const float *q, const float *k_cache, co
         for (int k = 0; k < D; k++) acc_w[warp][h][lane + 32 * k] = acc[h][k];
     }
     __syncthreads();
-    for (int h = warp; h < G; h += GQA_WARPS) { /* warp h merges query head h */
-        float M = -INFINITY;
-        for (int w = 0; w < GQA_WARPS; w++) M = fmaxf(M, m_w[w][h]);
-        float L = 0.0f, f[GQA_WARPS];
-        for (int w = 0; w < GQA_WARPS; w++) {
-            f[w] = m_w[w][h] == -INFINITY ? 0.0f : expf(m_w[w][h] - M); /* a warp that saw no key */
-            L += l_w[w][h] * f[w];
-        }
-        for (int k = 0; k < D; k++) {
-            const int c = lane + 32 * k;
-            if (c >= hs) continue;
-            float o = 0.0f;
-            for (int w = 0; w < GQA_WARPS; w++) o += acc_w[w][h][c] * f[w];
-            out[r * qd + (size_t)(h0 + h) * hs + c] = o / L;
-        }
-        if (lane == 0) lse[r * n_heads + h0 + h] = M + logf(L);
-    }
+    for (int h = warp; h < G; h += GQA_WARPS) /* warp h merges query head h */
+        merge_decode_states<GQA_WARPS>(out + r * qd + (size_t)(h0 + h) * hs, lse + r * n_heads + h0 + h, &m_w[0][h],
+                                       &l_w[0][h], &acc_w[0][h][0], G, G * D * 32, hs, lane);
 }
 
 template <int G>
