@@ -124,6 +124,13 @@ RUN ?= outputs/default
 plots:
 	/usr/bin/python3 tools/plot.py $(if $(PLOTS),--out $(PLOTS)) $(RUN)
 
+# The study (docs/results.md): hard vs soft vs fuzzy RL under one recipe, 3 seeds, six
+# inference modes, OOD NLL; writes outputs/study/ (report.md, results.json, img/).
+# STUDY_QUICK=1: one seed, 100 steps, 100 problems (outputs/study-quick/), a smoke test.
+.PHONY: study
+study: all
+	$(MAKE) -f tools/study.mk -j$(or $(STUDY_JOBS),2) SOFTCOT=$(BUILD)/softcot
+
 # Rebuilds the built-in base model inputs/models/base from scratch (docs/base-model.md).
 .PHONY: base-model
 base-model: all
