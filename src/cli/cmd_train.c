@@ -124,6 +124,18 @@ static void log_line(Logger *lg, const char *fmt, ...) {
     }
 }
 
+/* The recipe in force, one line at start-up: the settings that decide what a run learns, so
+ * a log says how it differs from the paper's (docs/results.md, "How this differs"). */
+static void log_recipe(Logger *lg, const TrainOptions *o) {
+    float tau = !strcmp(o->mode, "hard") ? o->tau_hard : !strcmp(o->mode, "soft") ? o->tau_soft : o->tau_fuzzy;
+    log_line(lg,
+             "softcot train: recipe: lr %g (warm-up %d, cosine to %gx), kl_coef %g, grad_clip %g%s, adv_norm %s, "
+             "B x G %d x %d, CoT tau %g, noise gamma %g%s, cot_max %d, ans_max %d, seed %d\n",
+             o->lr, o->warmup, o->min_lr_ratio, o->kl_coef, o->grad_clip, o->grad_clip > 0 ? "" : " (off)",
+             o->adv_norm ? "on" : "off", o->batch_prompts, o->group_size, tau, o->noise_gamma,
+             !strcmp(o->mode, "hard") ? " (unused: hard CoT)" : "", o->cot_max, o->ans_max, o->seed);
+}
+
 static void format_eta(double seconds, char *out, size_t n) {
     long s = (long)(seconds + 0.5);
     if (s >= 3600) snprintf(out, n, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
@@ -288,6 +300,7 @@ int cmd_train(int argc, char **argv) {
              assets.model.layout.n_floats / 1e6, dist.size, ops_backend_name(), ops_precision_name(),
              device_allreduce ? ", NCCL all-reduce" : "", restart ? ", SLURM_RESTART_COUNT=" : "",
              restart ? restart : "");
+    log_recipe(&lg, &o);
     if (!strcmp(o.resume, "auto")) {
         char *path = NULL;
         Err note = {{0}};
