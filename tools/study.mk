@@ -20,7 +20,7 @@ N_OOD ?= 100
 else
 STUDY_OUT ?= outputs/study
 SEEDS ?= 1 2 3
-STEPS ?= 600
+STEPS ?= 800
 N_EVAL ?= 500
 N_OOD ?= 500
 endif
