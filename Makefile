@@ -121,8 +121,14 @@ run: all
 # PNG figures of runs (tools/plot.py, docs/analysis.md): make plots RUN="outputs/a outputs/b" [PLOTS=DIR]
 RUN ?= outputs/default
 .PHONY: plots
+# make plots STUDY=outputs/study: the study's figures (pass@k with seed bands, entropy by CoT
+# position, OOD NLL) and report, from its evaluation files (tools/study_report.py).
 plots:
+ifdef STUDY
+	/usr/bin/python3 tools/study_report.py $(STUDY)
+else
 	/usr/bin/python3 tools/plot.py $(if $(PLOTS),--out $(PLOTS)) $(RUN)
+endif
 
 # The study (docs/results.md): hard vs soft vs fuzzy RL under one recipe, 3 seeds, six
 # inference modes, OOD NLL; writes outputs/study/ (report.md, results.json, img/).
