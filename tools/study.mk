@@ -7,7 +7,9 @@
 # Every cell is one command, written to $(STUDY_OUT)/cmd/<cell>.sh before it runs, so
 # `sh $(STUDY_OUT)/cmd/<cell>.sh` reruns exactly that cell. Training cells resume from their
 # last checkpoint when a previous attempt was stopped (--resume auto gives the same weights
-# bit for bit); evaluation files are written atomically. Make's own dependency tracking
+# bit for bit). An evaluation writes eval/<cell>.json.part (rewritten after each mode, with
+# "complete": false until the end) and renames it when done, so an interrupted evaluation
+# never looks finished to make. Make's own dependency tracking
 # makes the whole study restartable: `make study` again runs only what is missing.
 
 STUDY_QUICK ?= 0
@@ -76,11 +78,11 @@ $(STUDY_OUT)/ood/ood_synth_mmlu.jsonl: $(STUDY_OUT)/ood/ood_synth.jsonl tools/st
 
 $(STUDY_OUT)/eval/base.json: $(STUDY_OUT)/ood/ood_synth_mmlu.jsonl | $(SOFTCOT)
 	@mkdir -p $(dir $@)
-	$(call run_cell,base.eval,$(ENV) $(SOFTCOT) eval --model $(BASE) $(EVAL_ARGS) --out $@ > $(STUDY_OUT)/logs/base.eval.log 2>&1)
+	$(call run_cell,base.eval,$(ENV) $(SOFTCOT) eval --model $(BASE) $(EVAL_ARGS) --out $@.part > $(STUDY_OUT)/logs/base.eval.log 2>&1 && mv $@.part $@)
 
 $(STUDY_OUT)/eval/%.json: $(STUDY_OUT)/train/%/final/model.safetensors $(STUDY_OUT)/ood/ood_synth_mmlu.jsonl
 	@mkdir -p $(dir $@)
-	$(call run_cell,$*.eval,$(ENV) $(SOFTCOT) eval --model $(STUDY_OUT)/train/$*/final $(EVAL_ARGS) --out $@ > $(STUDY_OUT)/logs/$*.eval.log 2>&1)
+	$(call run_cell,$*.eval,$(ENV) $(SOFTCOT) eval --model $(STUDY_OUT)/train/$*/final $(EVAL_ARGS) --out $@.part > $(STUDY_OUT)/logs/$*.eval.log 2>&1 && mv $@.part $@)
 
 $(STUDY_OUT)/report.md: $(EVALS) tools/study_report.py
 	$(PY) tools/study_report.py $(STUDY_OUT)
